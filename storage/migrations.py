@@ -1,0 +1,158 @@
+"""Versioned schema of the journal: an ordered list of migrations, tracked in PRAGMA user_version.
+
+A migration is frozen SQL text, never library calls, so that version N means the same
+tables forever. Each one runs in its own transaction together with the user_version bump
+(user_version lives in the file header and is transactional), so a power cut leaves the
+file at version N or N+1, never in between. Append new migrations; never edit old ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+
+from storage.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: the version it brings the file to and the statements that do it."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "journal: meta, counters, keys, transactions, reversals, audit log",
+        (
+            """CREATE TABLE meta (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )""",
+            """CREATE TABLE counters (
+                name TEXT PRIMARY KEY,
+                value INTEGER NOT NULL
+            )""",
+            "INSERT INTO counters (name, value) VALUES ('stan', 0), ('batch', 1)",
+            """CREATE TABLE keys (
+                name TEXT PRIMARY KEY,
+                sealed BLOB NOT NULL,
+                kcv TEXT,
+                updated_utc TEXT NOT NULL,
+                updated_local TEXT NOT NULL
+            )""",
+            """CREATE TABLE transactions (
+                id INTEGER PRIMARY KEY,
+                txn_type TEXT NOT NULL,
+                state TEXT NOT NULL
+                    CHECK (state IN ('PENDING', 'APPROVED', 'DECLINED', 'REVERSED', 'FAILED')),
+                amount INTEGER NOT NULL CHECK (amount > 0),
+                currency TEXT NOT NULL,
+                stan INTEGER NOT NULL CHECK (stan BETWEEN 1 AND 999999),
+                batch INTEGER NOT NULL CHECK (batch BETWEEN 1 AND 999999),
+                terminal_id TEXT NOT NULL,
+                merchant_id TEXT NOT NULL,
+                operator TEXT NOT NULL,
+                pan_masked TEXT NOT NULL,
+                pan_hash TEXT NOT NULL,
+                card BLOB NOT NULL,
+                card_org TEXT NOT NULL,
+                entry_mode TEXT NOT NULL,
+                card_seq TEXT,
+                pin_entered INTEGER NOT NULL CHECK (pin_entered IN (0, 1)),
+                reversible INTEGER NOT NULL CHECK (reversible IN (0, 1)),
+                response_code TEXT,
+                rrn TEXT,
+                auth_code TEXT,
+                settlement_date TEXT,
+                extra TEXT NOT NULL DEFAULT '{}',
+                created_utc TEXT NOT NULL,
+                created_local TEXT NOT NULL,
+                updated_utc TEXT NOT NULL,
+                updated_local TEXT NOT NULL
+            )""",
+            "CREATE INDEX transactions_batch_stan ON transactions (batch, stan)",
+            "CREATE INDEX transactions_pan_hash ON transactions (pan_hash)",
+            """CREATE TABLE reversals (
+                id INTEGER PRIMARY KEY,
+                txn_id INTEGER NOT NULL REFERENCES transactions (id),
+                reason TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('ARMED', 'DONE', 'FAILED', 'CANCELLED')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                response_code TEXT,
+                created_utc TEXT NOT NULL,
+                created_local TEXT NOT NULL,
+                updated_utc TEXT NOT NULL,
+                updated_local TEXT NOT NULL
+            )""",
+            "CREATE INDEX reversals_txn ON reversals (txn_id)",
+            # At most one armed reversal per transaction.
+            "CREATE UNIQUE INDEX reversals_one_armed ON reversals (txn_id) WHERE state = 'ARMED'",
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY,
+                ts_utc TEXT NOT NULL,
+                ts_local TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL
+            )""",
+            # The chain's head, so that deleting the newest audit rows is detected too.
+            """CREATE TABLE audit_head (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                last_id INTEGER NOT NULL,
+                last_hash TEXT NOT NULL
+            )""",
+            f"INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, '{GENESIS_HASH}')",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the file (0 for a new, empty file)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, name: str) -> int:
+    """Bring the database on `conn` (autocommit mode) to LATEST_VERSION; returns the final version.
+
+    `name` names the file in messages. A file newer than this build is refused.
+    """
+    current = schema_version(conn)
+    if current > LATEST_VERSION:
+        raise StorageError(
+            f"journal {name} has schema version {current}, newer than this posterm "
+            f"(knows up to {LATEST_VERSION}); upgrade posterm"
+        )
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            if schema_version(conn) >= migration.version:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {migration.version:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        logger.info("journal %s migrated to schema %d (%s)", name, migration.version, migration.description)
+        current = migration.version
+    return current
