@@ -182,10 +182,15 @@ def test_begin_and_complete_are_one_commit_each(journal):
 
 
 def test_begin_rolls_back_everything_if_any_part_fails(journal, db_path):
-    journal.begin(SALE)
+    # The audit step refuses a detail that looks like a PAN; by then the transaction and the
+    # reversal rows are inserted, so this proves they go back out with it.
+    bad = replace(SALE, txn_type="sale " + PAN)
     with pytest.raises(StorageError):
-        journal.audit("note", actor="01", detail={"oops": PAN})  # refused: looks like a PAN
-    assert peek(db_path, "SELECT count(*) FROM audit WHERE action = 'note'") == [(0,)]
+        journal.begin(bad)
+    assert peek(db_path, "SELECT count(*) FROM transactions") == [(0,)]
+    assert peek(db_path, "SELECT count(*) FROM reversals") == [(0,)]
+    assert peek(db_path, "SELECT count(*) FROM audit") == [(0,)]
+    assert journal.begin(SALE) == 1 and journal.verify_audit() == []
 
 
 def test_non_reversible_transaction_arms_no_reversal(journal):
