@@ -1,0 +1,186 @@
+"""posterm.toml: the schema with laptop defaults, loading with validation, and writing.
+
+Every key is declared once below (section, key, default, check, what is allowed); an
+unknown key or a bad value is refused at start with the key's name and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from app.errors import ConfigError
+
+CONFIG_NAME = "posterm.toml"
+DB_NAME = "posterm.db"
+KEY_NAME = "posterm.key"
+LOG_NAME = "posterm.log"
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    check: Callable[[Any], bool]
+    allowed: str
+
+
+def _text(pattern: str) -> Callable[[Any], bool]:
+    rx = re.compile(pattern)
+    return lambda v: isinstance(v, str) and rx.fullmatch(v) is not None
+
+
+def _int_range(lo: int, hi: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _seconds(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 600
+
+
+def _host_address(v: Any) -> bool:
+    if not isinstance(v, str) or ":" not in v:
+        return False
+    host, _, port = v.rpartition(":")
+    return bool(host) and port.isdigit() and 1 <= int(port) <= 65535
+
+
+def _device(role: str) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        from hal.registry import validate_url
+        from hal.errors import DeviceURLError
+        if not isinstance(v, str):
+            return False
+        try:
+            validate_url(role, v)
+        except DeviceURLError:
+            return False
+        return True
+    return check
+
+
+DEVICE_FORMS = {
+    "card_reader": "mock:, pcsc:, pcsc:<reader name>",
+    "contactless": "mock:, nfc:usb, nfc:usb:VID:PID, nfc:tty:DEV:DRIVER, nfc:udp:HOST:PORT, "
+                   "pcsc:<reader name>",
+    "pinpad": "mock:, serial:/dev/ttyUSB0?baudrate=19200",
+    "printer": "mock:, usb:VID:PID, serial:DEV?baudrate=N, tcp:HOST:PORT, file:PATH",
+}
+
+SCHEMA: dict[str, dict[str, Setting]] = {
+    "terminal": {
+        "terminal_id": Setting("12345678", _text(r"[0-9A-Za-z]{8}"), "8 letters or digits"),
+        "merchant_id": Setting("898110048990001", _text(r"[0-9A-Za-z]{15}"),
+                               "15 letters or digits"),
+        "merchant_name": Setting("posterm 测试商户", _text(r".{1,40}"), "1 to 40 characters"),
+        "operator": Setting("01", _text(r"[0-9]{2,3}"), "2 or 3 digits"),
+        "currency": Setting("156", _text(r"[0-9]{3}"), "an ISO 4217 numeric code, e.g. 156"),
+        "language": Setting("zh", lambda v: v in ("zh", "en"), "zh or en"),
+        "single_txn_limit": Setting(5_000_000, _int_range(1, 99_999_999_999),
+                                    "an amount in fen from 1 to 99999999999"),
+    },
+    "host": {
+        "address": Setting("127.0.0.1:5800", _host_address, "HOST:PORT with a port 1-65535"),
+        "tpdu": Setting("6000030000", _text(r"60[0-9A-Fa-f]{8}"),
+                        "10 hex digits starting 60"),
+        "header": Setting("602200000000", _text(r"[0-9A-Fa-f]{12}"), "12 hex digits"),
+        "connect_timeout": Setting(5, _seconds, "seconds, more than 0 and at most 600"),
+        "response_timeout": Setting(30, _seconds, "seconds, more than 0 and at most 600"),
+        "mac_algorithm": Setting("ecb", lambda v: v in ("ecb", "x919"), "ecb or x919"),
+    },
+    "devices": {role: Setting("mock:", _device(role), forms)
+                for role, forms in DEVICE_FORMS.items()},
+    "receipts": {
+        "cardholder_copy": Setting(True, lambda v: isinstance(v, bool), "true or false"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated posterm.toml plus where the data lives."""
+
+    data_dir: Path
+    values: dict[str, dict[str, Any]]
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.values[section]
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_NAME
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / KEY_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_NAME
+
+    @property
+    def host_address(self) -> tuple[str, int]:
+        host, _, port = self["host"]["address"].rpartition(":")
+        return host, int(port)
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    return {section: {key: s.default for key, s in keys.items()}
+            for section, keys in SCHEMA.items()}
+
+
+def validate(raw: dict[str, Any], *, source: str = CONFIG_NAME) -> dict[str, dict[str, Any]]:
+    """Merge ``raw`` over the defaults; ConfigError names the first bad key."""
+    values = defaults()
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section [{section}]; allowed: "
+                              + ", ".join(SCHEMA))
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in table.items():
+            setting = SCHEMA[section].get(key)
+            if setting is None:
+                raise ConfigError(f"{source}: unknown key {section}.{key}; allowed in "
+                                  f"[{section}]: " + ", ".join(SCHEMA[section]))
+            if not setting.check(value):
+                raise ConfigError(f"{source}: {section}.{key} = {value!r} is not allowed: "
+                                  f"use {setting.allowed}")
+            values[section][key] = value
+    return values
+
+
+def load(data_dir: Path) -> Config:
+    """Read and validate ``data_dir/posterm.toml``."""
+    path = data_dir / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no {CONFIG_NAME} in {data_dir}: run 'posterm init' first") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return Config(data_dir, validate(raw, source=str(path)))
+
+
+def write(data_dir: Path, values: dict[str, dict[str, Any]]) -> Path:
+    """Write posterm.toml atomically (temp file, fsync, rename)."""
+    path = data_dir / CONFIG_NAME
+    tmp = path.with_suffix(".toml.tmp")
+    header = ("# posterm configuration: created by 'posterm init'. A bench or a shop changes\n"
+              "# the device URLs, the host address and the merchant and terminal ids.\n\n")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(header + tomli_w.dumps(values))
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return path

@@ -1,0 +1,239 @@
+"""The online path: sign-on, financial requests and reversals, journaled around every send.
+
+Every request follows the same order (DESIGN.md, "A sale, end to end"): any armed reversal
+goes first; the PENDING row with its reversal armed is committed before the request
+leaves; the reply is trusted only after its MAC verifies; the outcome is committed before
+anything else happens. A process that dies anywhere leaves a row that the next run
+finishes by reversing it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from storage.journal import Journal, NewTransaction, TransactionRecord
+from storage.pan import mask_pan
+from sync import codec, crypto, message
+from sync.errors import (HostTimeout, HostUnreachable, KeyCheckError, MacError, MessageError,
+                         SyncError)
+from sync.link import HostLink, LinkConfig
+from sync.message import TerminalIds
+from sync.responses import rule
+from sync.txntypes import REVERSAL_MTI, TxnType, from_key
+
+log = logging.getLogger(__name__)
+
+KEY_TMK = "tmk"
+KEY_PIK = "pik_under_tmk"     # kept as delivered: the PIN pad decrypts it with its own master key
+KEY_MAK = "mak"
+META_PIK_KCV = "pik_kcv"
+META_SIGNON_REQUIRED = "signon_required"
+META_SIGNED_ON = "signed_on_utc"
+REVERSAL_DONE_CODES = ("00", "25")   # 25: the host never saw the original, nothing to undo
+
+
+@dataclass(frozen=True)
+class CardForHost:
+    """What the card gave the terminal for one request; held in memory only."""
+
+    pan: str
+    expiry: str | None
+    entry_mode: str
+    card_org: str
+    track2: str | None = None
+    track3: str | None = None
+    card_seq: str | None = None
+    icc_data: str | None = None        # field 55, hex
+
+
+@dataclass(frozen=True)
+class OnlineResult:
+    """A financial request's outcome, as journaled."""
+
+    record: TransactionRecord
+    reply: dict[str, str]
+    reversed_now: bool = False
+
+    @property
+    def approved(self) -> bool:
+        return self.record.state == "APPROVED"
+
+
+@dataclass
+class SessionConfig:
+    ids: TerminalIds
+    link: LinkConfig
+    operator: str = "01"
+    mac_algorithm: str = "ecb"
+    currency: str = "156"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class HostSession:
+    """The terminal's conversation with the host over one link, journaled in ``journal``."""
+
+    def __init__(self, journal: Journal, config: SessionConfig) -> None:
+        self.journal = journal
+        self.config = config
+        self.link = HostLink(config.link)
+
+    def close(self) -> None:
+        self.link.close()
+
+    # -- keys -----------------------------------------------------------------------------
+    def _mak(self) -> bytes:
+        mak = self.journal.get_key(KEY_MAK)
+        if mak is None:
+            raise SyncError("no MAC key: sign on first")
+        return mak
+
+    def needs_sign_on(self) -> bool:
+        return (self.journal.get_key(KEY_MAK) is None
+                or self.journal.get_meta(META_SIGNON_REQUIRED) == "1")
+
+    def _accept(self, request: dict[str, str]):
+        want_mti = codec.reply_mti(request["t"])
+
+        def accept(reply: dict[str, str]) -> bool:
+            return (reply.get("t") == want_mti and reply.get("11") == request["11"]
+                    and reply.get("41") == request["41"])
+        return accept
+
+    def _verified(self, raw: bytes) -> dict[str, str]:
+        message.verify_mac(raw, self.config.mac_algorithm, self._mak())
+        return codec.decode(raw)
+
+    # -- sign-on --------------------------------------------------------------------------
+    def sign_on(self) -> dict[str, str]:
+        """0800/0810: download PIK and MAK under the TMK, check both, adopt the host's batch."""
+        self.flush_reversals()
+        tmk = self.journal.get_key(KEY_TMK)
+        if tmk is None:
+            raise SyncError("no terminal master key: provision the terminal (posterm init)")
+        stan = self.journal.next_stan()
+        request = message.build(TxnType.SIGN_ON, self.config.ids, stan=stan,
+                                batch=self.journal.current_batch(),
+                                fields={"63": f"{self.config.operator:<3}"[:3]})
+        raw = self.link.exchange(message.encode_with_mac(request, self.config.mac_algorithm, None),
+                                 self._accept(request))
+        reply = codec.decode(raw)
+        code = reply.get("39", "")
+        if code != "00":
+            raise SyncError(f"sign-on refused: {code} {rule(code).en}")
+        keys = bytes.fromhex(reply.get("62", ""))
+        if len(keys) < 40:
+            raise MessageError(f"sign-on reply carries {len(keys)} key bytes, expected 40")
+        pik_enc, pik_kcv, mak_enc, mak_kcv = keys[:16], keys[16:20], keys[20:36], keys[36:40]
+        crypto.unwrap_working_key(tmk, pik_enc, pik_kcv, "PIN key")
+        mak = crypto.unwrap_working_key(tmk, mak_enc, mak_kcv, "MAC key")
+        batch = int(reply.get("60", "00000001")[2:8] or 1)
+        self.journal.put_key(KEY_PIK, pik_enc, kcv=pik_kcv.hex().upper())
+        self.journal.set_meta(META_PIK_KCV, pik_kcv.hex().upper())
+        self.journal.put_key(KEY_MAK, mak, kcv=mak_kcv.hex().upper())
+        if batch:
+            self.journal.set_batch(batch)
+        self.journal.set_meta(META_SIGNON_REQUIRED, "0")
+        self.journal.set_meta(META_SIGNED_ON, reply.get("13", "") + reply.get("12", ""))
+        self.journal.audit("terminal.sign_on", actor=self.config.operator,
+                           detail={"batch": batch, "stan": stan})
+        return reply
+
+    def ensure_signed_on(self) -> None:
+        if self.needs_sign_on():
+            self.sign_on()
+
+    # -- reversals ------------------------------------------------------------------------
+    def flush_reversals(self) -> int:
+        """Send every armed reversal, oldest first; stops at the first that gets no answer."""
+        sent = 0
+        for rev in self.journal.pending_reversals():
+            record = self.journal.get(rev.txn_id)
+            pan, expiry = self.journal.card_for(rev.txn_id)
+            original = from_key(record.txn_type)
+            fields: dict[str, object] = {
+                "2": pan, "4": f"{record.amount:012d}", "14": expiry, "22": record.entry_mode,
+                "23": record.card_seq, "39": rev.reason, "49": record.currency,
+            }
+            request = message.build(original, self.config.ids, stan=record.stan,
+                                    batch=record.batch, fields=fields)
+            request["t"] = REVERSAL_MTI[original.spec.mti]
+            self.journal.reversal_attempted(rev.id)
+            raw = self.link.exchange(
+                message.encode_with_mac(request, self.config.mac_algorithm, self._mak()),
+                self._accept(request))
+            reply = self._verified(raw)
+            code = reply.get("39", "")
+            if code in REVERSAL_DONE_CODES:
+                self.journal.reversal_done(rev.id, code)
+                log.info("reversal of STAN %06d (%s) done: %s", record.stan,
+                         record.pan_masked, code)
+                sent += 1
+            else:
+                raise SyncError(f"host refused the reversal of STAN {record.stan:06d}: {code}")
+        return sent
+
+    def _reverse_now(self) -> bool:
+        try:
+            self.flush_reversals()
+            return True
+        except SyncError as exc:
+            log.warning("reversal left armed for the next message: %s", exc)
+            return False
+
+    # -- financial requests ---------------------------------------------------------------
+    def authorize(self, txn: TxnType, card: CardForHost, amount: int, *,
+                  pin_block: bytes | None = None, extra: dict | None = None) -> OnlineResult:
+        """Journal, send and complete one financial request (sale for now)."""
+        self.flush_reversals()
+        self.ensure_signed_on()
+        stan = self.journal.next_stan()
+        batch = self.journal.current_batch()
+        fields: dict[str, object] = {
+            "2": card.pan, "4": f"{amount:012d}", "14": card.expiry, "22": card.entry_mode,
+            "23": card.card_seq, "35": card.track2, "36": card.track3, "55": card.icc_data,
+            "49": self.config.currency, "63": f"{card.card_org:<3}"[:3],
+        }
+        if pin_block is not None:
+            fields.update({"26": "12", "52": pin_block.hex().upper(), "53": "2600000000000000"})
+        request = message.build(txn, self.config.ids, stan=stan, batch=batch, fields=fields)
+        raw_request = message.encode_with_mac(request, self.config.mac_algorithm, self._mak())
+        self.link.connect()
+        txn_id = self.journal.begin(NewTransaction(
+            txn_type=txn.key, amount=amount, currency=self.config.currency, stan=stan,
+            batch=batch, terminal_id=self.config.ids.terminal_id,
+            merchant_id=self.config.ids.merchant_id, operator=self.config.operator,
+            pan=card.pan, expiry=card.expiry, card_org=card.card_org,
+            entry_mode=card.entry_mode, card_seq=card.card_seq,
+            pin_entered=pin_block is not None, reversible=txn.spec.reversible, extra=extra))
+        try:
+            raw = self.link.exchange(raw_request, self._accept(request))
+        except HostUnreachable as exc:
+            self.journal.fail_unsent(txn_id, str(exc))
+            raise
+        except HostTimeout as exc:
+            reversed_now = txn.spec.reversible and self._reverse_now()
+            tail = ("the transaction was reversed" if reversed_now else
+                    "the transaction will be reversed before the next one")
+            raise HostTimeout(f"{exc}; {tail}") from None
+        try:
+            reply = self._verified(raw)
+        except MacError:
+            self.journal.set_reversal_reason(txn_id, "A0")
+            self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+            reversed_now = self._reverse_now()
+            raise MacError("the host's reply failed its MAC check; the transaction was "
+                           + ("reversed" if reversed_now else "left to be reversed")
+                           + "; sign on again") from None
+        code = reply.get("39", "")
+        if rule(code).action == "signon":
+            self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+        record = self.journal.complete(
+            txn_id, approved=code == "00", response_code=code, rrn=reply.get("37"),
+            auth_code=reply.get("38"), settlement_date=reply.get("15"))
+        log.info("%s STAN %06d %s amount %d -> %s", txn.key, stan, mask_pan(card.pan), amount,
+                 code)
+        return OnlineResult(record, reply)
+
+
+__all__ = ["CardForHost", "HostSession", "OnlineResult", "SessionConfig", "KeyCheckError"]
