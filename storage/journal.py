@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlite_utils
 
@@ -161,12 +161,15 @@ class Journal:
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._clock = clock
         self._lock = threading.RLock()
+        self._transactions = self.db.table("transactions")
+        self._meta = self.db.table("meta")
+        self._keys = self.db.table("keys")
         self.root_key_matches = True
 
     # ---------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, path: Path, root_key: bytes, *, clock: Clock | None = None) -> "Journal":
+    def open(cls, path: Path, root_key: bytes, *, clock: Clock | None = None) -> Journal:
         """Open (creating if absent) and migrate the journal at `path`.
 
         A file that is not SQLite or fails SQLite's quick_check raises CorruptDatabase.
@@ -201,7 +204,7 @@ class Journal:
                 logger.warning("journal %s: checkpoint at close failed: %s", self.path, e)
             self._conn.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -289,7 +292,7 @@ class Journal:
     def set_meta(self, key: str, value: str) -> None:
         """Store a small non-secret setting."""
         with self._write():
-            self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+            self._meta.upsert({"key": key, "value": value}, pk="key")
 
     # ------------------------------------------------------------ keys
 
@@ -298,7 +301,7 @@ class Journal:
         when = self._now()
         sealed = self.protector.wrap_key(name, key)
         with self._write() as conn:
-            self.db["keys"].upsert(
+            self._keys.upsert(
                 {"name": name, "sealed": sealed, "kcv": kcv, "updated_utc": when[0], "updated_local": when[1]},
                 pk="name",
             )
@@ -324,7 +327,7 @@ class Journal:
         card_json = json.dumps({"pan": txn.pan, "expiry": txn.expiry}, separators=(",", ":"))
         with self._write() as conn:
             txn_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM transactions").fetchone()[0]
-            self.db["transactions"].insert({
+            self._transactions.insert({
                 "id": txn_id, "txn_type": txn.txn_type, "state": "PENDING", "amount": txn.amount,
                 "currency": txn.currency, "stan": txn.stan, "batch": txn.batch,
                 "terminal_id": txn.terminal_id, "merchant_id": txn.merchant_id, "operator": txn.operator,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     """The current instant as an aware UTC datetime (the default clock)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def stamp(moment: datetime) -> tuple[str, str]:
@@ -19,7 +19,7 @@ def stamp(moment: datetime) -> tuple[str, str]:
     A naive datetime is taken to be UTC. Local time is the terminal's system time zone.
     """
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     moment = moment.replace(microsecond=0)
-    utc = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return utc, moment.astimezone().isoformat()

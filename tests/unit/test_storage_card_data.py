@@ -84,12 +84,11 @@ def test_odd_length_pan_also_stays_off_disk(tmp_path):
 
 def test_no_pan_or_key_in_logs(tmp_path, caplog):
     mak = os.urandom(16)
-    with caplog.at_level(logging.DEBUG):
-        with Journal.open(tmp_path / "journal.db", ROOT_KEY) as j:
-            txn_id = j.begin(SALE)
-            j.put_key("mak", mak)
-            j.complete(txn_id, approved=True, response_code="00", rrn="1", auth_code="1")
-            j.card_for(txn_id)
+    with caplog.at_level(logging.DEBUG), Journal.open(tmp_path / "journal.db", ROOT_KEY) as j:
+        txn_id = j.begin(SALE)
+        j.put_key("mak", mak)
+        j.complete(txn_id, approved=True, response_code="00", rrn="1", auth_code="1")
+        j.card_for(txn_id)
     assert caplog.records, "expected some log lines"
     for form in (PAN, PAN[-10:], ROOT_KEY.hex(), mak.hex()):
         assert form not in caplog.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -213,7 +213,7 @@ def test_record_reads_back_every_field(journal):
 
 
 def test_timestamps_are_utc_z_with_local_beside(db_path):
-    moment = datetime(2026, 11, 21, 23, 58, 47, 123456, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 21, 23, 58, 47, 123456, tzinfo=UTC)
     j = Journal.open(db_path, ROOT_KEY, clock=lambda: moment)
     r = j.get(j.begin(SALE))
     j.close()
