@@ -161,6 +161,7 @@ class Journal:
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._clock = clock
         self._lock = threading.RLock()
+        self._closed = False
         self._transactions = self.db.table("transactions")
         self._meta = self.db.table("meta")
         self._keys = self.db.table("keys")
@@ -196,8 +197,11 @@ class Journal:
         return journal
 
     def close(self) -> None:
-        """Checkpoint the WAL and close the file."""
+        """Checkpoint the WAL and close the file; closing twice is harmless."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as e:
