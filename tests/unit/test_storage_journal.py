@@ -365,3 +365,32 @@ def test_begin_plus_complete_is_fast_besides_fsync(journal):
         journal.complete(txn_id, approved=True, response_code="00", rrn="1", auth_code="1")
     per_pair_ms = (time.perf_counter() - t0) / n * 1000
     assert per_pair_ms < 5, f"{per_pair_ms:.2f} ms per begin+complete"
+
+
+def test_a_killed_process_leaves_the_pending_row_and_armed_reversal(db_path):
+    """begin() in a child that dies without closing (os._exit): the next start sees the reversal to send."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = f"""
+import os
+from storage.journal import Journal, NewTransaction
+j = Journal.open({str(db_path)!r}, bytes(range(32)))
+txn_id = j.begin(NewTransaction(
+    txn_type="sale", amount=500, currency="156", stan=j.next_stan(), batch=j.current_batch(),
+    terminal_id="12345678", merchant_id="898310048990001", operator="01", pan={PAN!r},
+    expiry="2812", card_org="CUP", entry_mode="071", card_seq=None, pin_entered=False))
+os._exit(0)  # no close, no checkpoint: as if the power went
+"""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", child], check=True, cwd=root, env={"PYTHONPATH": str(root)})
+    j = Journal.open(db_path, ROOT_KEY)
+    try:
+        (rev,) = j.pending_reversals()
+        r = j.get(rev.txn_id)
+        assert (r.state, r.amount, r.stan, rev.reason) == ("PENDING", 500, 1, "98")
+        assert j.card_for(rev.txn_id) == (PAN, "2812")
+        assert j.verify_audit() == []
+    finally:
+        j.close()
