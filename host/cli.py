@@ -1,0 +1,178 @@
+"""``posterm-host``: run the acquirer host simulator, or provision a terminal into it.
+
+    posterm-host --data HOSTDIR --listen 127.0.0.1:PORT [--mac ecb|x919]
+    posterm-host provision --data HOSTDIR < terminal.json
+
+Every error is one line on stderr and exit status 2 (bad input) or 1 (failure while
+running); never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from host.errors import HostError
+from host.ledger import Ledger
+from host.server import Host
+from sync import crypto
+from sync.mac import ALGORITHMS
+
+PROG = "posterm-host"
+logger = logging.getLogger(__name__)
+
+
+class InputError(click.ClickException):
+    """Bad input from the person or the pipe: exit 2."""
+
+    exit_code = 2
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"{PROG}: {message}", err=True)
+    sys.exit(code)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'127.0.0.1:8583', '[::1]:0' or 'localhost:0' -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise InputError(f"--listen {text!r} is not HOST:PORT (e.g. 127.0.0.1:8583; port 0 picks a free one)")
+    return host, int(port)
+
+
+def _open_ledger(data: Path) -> Ledger:
+    try:
+        return Ledger.open(data)
+    except HostError as exc:
+        raise InputError(str(exc)) from None
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path),
+              help="Host data directory (host.db, host.key); created if absent.")
+@click.option("--listen", default="127.0.0.1:8583", show_default=True,
+              help="Address to listen on, HOST:PORT; port 0 picks a free port.")
+@click.option("--mac", "mac_algorithm", type=click.Choice(ALGORITHMS), default="ecb",
+              show_default=True, help="MAC algorithm of field 64.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Log level, log lines to stderr [default: info when serving, warning otherwise].")
+@click.pass_context
+def cli(ctx: click.Context, data: Path | None, listen: str, mac_algorithm: str,
+        log_level: str | None) -> None:
+    """The acquirer host simulator: with no command, run the server until SIGTERM/SIGINT."""
+    if log_level is None:
+        log_level = "info" if ctx.invoked_subcommand is None else "warning"
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"data": data}
+    if ctx.invoked_subcommand is not None:
+        return
+    if data is None:
+        raise InputError("--data HOSTDIR is required to run the host")
+    host, port = parse_listen(listen)
+    ledger = _open_ledger(data)
+    try:
+        asyncio.run(_serve(Host(ledger, mac_algorithm=mac_algorithm), host, port))
+    finally:
+        ledger.close()
+
+
+async def _serve(host: Host, address: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        server = await host.start(address, port)
+    except OSError as exc:
+        _fail(f"cannot listen on {address}:{port}: {exc.strerror or exc}", 1)
+    bound = server.sockets[0].getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    click.echo(f"{PROG} listening on {shown}:{bound[1]}")
+    sys.stdout.flush()
+    async with server:
+        await stop.wait()
+    logger.info("stopped")
+
+
+@cli.command()
+@click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path),
+              help="Host data directory (defaults to the one given before the command).")
+@click.pass_context
+def provision(ctx: click.Context, data: Path | None) -> None:
+    """Register a terminal and its master key, read as one JSON object from stdin.
+
+    {"terminal_id": "12345678", "merchant_id": "898110048990001", "merchant_name": "...",
+    "tmk": "<32 hex>", "replace": false}. The key comes over a pipe, never on the command line.
+    """
+    data = data or ctx.obj["data"]
+    if data is None:
+        raise InputError("--data HOSTDIR is required")
+    request = _read_terminal_json(sys.stdin.read())
+    ledger = _open_ledger(data)
+    try:
+        terminal = ledger.register(request["terminal_id"], request["merchant_id"],
+                                   request["merchant_name"], request["tmk"],
+                                   replace=request["replace"])
+    except HostError as exc:
+        raise InputError(str(exc)) from None
+    finally:
+        ledger.close()
+    kcv = crypto.check_value(request["tmk"]).hex().upper()[:6]
+    click.echo(f"terminal {terminal['terminal_id']} registered for merchant "
+               f"{terminal['merchant_id']} (TMK check value {kcv}, batch {terminal['batch']:06d})")
+
+
+def _read_terminal_json(text: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"stdin is not one JSON object: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InputError("stdin must be one JSON object with terminal_id, merchant_id, tmk")
+    unknown = set(obj) - {"terminal_id", "merchant_id", "merchant_name", "tmk", "replace"}
+    if unknown:
+        raise InputError(f"unknown key(s) in the terminal JSON: {', '.join(sorted(unknown))}")
+    tid, mid = obj.get("terminal_id"), obj.get("merchant_id")
+    name, tmk, replace = obj.get("merchant_name", ""), obj.get("tmk"), obj.get("replace", False)
+    if not isinstance(tid, str) or len(tid) != 8 or not tid.isascii() or not tid.isalnum():
+        raise InputError("terminal_id must be 8 letters or digits, e.g. \"12345678\"")
+    if not isinstance(mid, str) or len(mid) != 15 or not mid.isascii() or not mid.isalnum():
+        raise InputError("merchant_id must be 15 letters or digits, e.g. \"898110048990001\"")
+    if not isinstance(name, str) or len(name) > 40:
+        raise InputError("merchant_name must be text of at most 40 characters")
+    if not isinstance(tmk, str) or len(tmk) != 32:
+        raise InputError("tmk must be 32 hex characters (a double-length TDES key)")
+    try:
+        key = bytes.fromhex(tmk)
+    except ValueError:
+        raise InputError("tmk must be 32 hex characters (a double-length TDES key)") from None
+    if not isinstance(replace, bool):
+        raise InputError("replace must be true or false")
+    return {"terminal_id": tid, "merchant_id": mid, "merchant_name": name, "tmk": key,
+            "replace": replace}
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console entry point: click without its multi-line usage errors and tracebacks."""
+    try:
+        result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except KeyboardInterrupt:
+        sys.exit(0)
+    except HostError as exc:
+        _fail(str(exc), 1)
+    sys.exit(result if isinstance(result, int) else 0)

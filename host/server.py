@@ -1,0 +1,267 @@
+"""The host's TCP server: length-prefixed dialect messages in, replies out.
+
+A terminal keeps one connection for many messages. Each request is split into TPDU,
+header and ISO message (``sync.frame``), decoded with the shared spec (``sync.codec``),
+checked (terminal registered, MAC) and dispatched by the transaction table
+(``sync.txntypes.identify``) plus MTI 0400 for reversals. Replies swap the TPDU, echo
+the header and carry the request's MTI + 10.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from host import issuer
+from host.errors import DuplicateTransaction
+from host.ledger import Ledger, TerminalKeys
+from host.sealing import mask_pan
+from sync import codec, crypto, frame, message
+from sync.errors import MacError, MessageError
+from sync.txntypes import REVERSAL_MTI, TxnType, identify
+
+logger = logging.getLogger(__name__)
+
+REVERSAL = "0400"
+#: Fields a reply copies from its request when present.
+ECHOED = ("2", "3", "4", "11", "25", "41", "42", "49", "60")
+WORKING_KEY_BYTES = 16
+_ORIGINAL_MTIS = tuple(m for m, r in REVERSAL_MTI.items() if r == REVERSAL)
+
+Fields = dict[str, str]
+
+
+class Host:
+    """The acquirer: answers one request at a time from its ledger and issuer."""
+
+    def __init__(self, ledger: Ledger, *, mac_algorithm: str = "ecb",
+                 clock: Callable[[], datetime] | None = None):
+        self.ledger = ledger
+        self.mac_algorithm = mac_algorithm
+        self._clock = clock or (lambda: datetime.now().astimezone())
+
+    # -- one message -------------------------------------------------------------------
+
+    def respond(self, body: bytes) -> bytes | None:
+        """The reply body (TPDU + header + ISO) to a request body, or None for no reply.
+
+        MessageError when the request is malformed (the caller drops the connection).
+        """
+        started = time.perf_counter()
+        parts = frame.split_body(body)
+        request = codec.decode(parts.iso)
+        mti = request.get("t", "")
+        if len(mti) != 4 or not mti.isdigit() or int(mti[2]) % 2:
+            raise MessageError(f"MTI {mti!r} is not a request")
+        reply, note = self._answer(parts.iso, request)
+        logger.info("%s %s %s stan %s%s -> %s (%.1f ms)", request.get("41", "?"), mti,
+                    note, request.get("11", "?"), self._card_note(request),
+                    "no reply" if reply is None else reply.fields["39"],
+                    (time.perf_counter() - started) * 1000)
+        if reply is None:
+            return None
+        assert parts.tpdu is not None and parts.header is not None
+        iso = message.encode_with_mac(reply.fields, self.mac_algorithm, reply.mak)
+        return frame.swap_tpdu(parts.tpdu) + parts.header + iso
+
+    def _answer(self, raw: bytes, request: Fields) -> tuple[_Reply | None, str]:
+        txn = identify(request)
+        mti = request["t"]
+        note = txn.key if txn else ("reversal" if mti == REVERSAL else "unsupported")
+        terminal_id = request.get("41")
+        terminal = self.ledger.terminal(terminal_id) if terminal_id else None
+        keys = self.ledger.keys(terminal_id) if terminal else None
+        if terminal is None or keys is None:
+            return self._reply(request, "97"), note
+        # Sign-on carries no MAC: the terminal has no MAK until the reply.
+        macced = mti != "0800" and (txn is None or txn.spec.macced)
+        mak = keys.mak if macced else None
+        if macced and not self._mac_ok(raw, keys):
+            return self._reply(request, "A0", mak=mak), note
+        if request.get("42") != terminal["merchant_id"]:
+            return self._reply(request, "03", mak=mak), note
+        try:
+            if txn is TxnType.SIGN_ON:
+                return self._sign_on(request, keys, terminal["batch"]), note
+            if txn is TxnType.ECHO:
+                return self._reply(request, "00", mak=mak), note
+            if txn is TxnType.SALE:
+                return self._sale(request, keys), note
+            if mti == REVERSAL:
+                return self._reversal(request, keys), note
+            return self._reply(request, "40", mak=mak), note
+        except _FormatError as exc:
+            logger.warning("%s: format error: %s", terminal_id, exc)
+            return self._reply(request, "30", mak=mak), note
+        except Exception:
+            logger.exception("%s: cannot answer %s", terminal_id, mti)
+            return self._reply(request, "96", mak=mak), note
+
+    def _mac_ok(self, raw: bytes, keys: TerminalKeys) -> bool:
+        if keys.mak is None:
+            return False
+        try:
+            message.verify_mac(raw, self.mac_algorithm, keys.mak)
+        except (MacError, MessageError):
+            return False
+        return True
+
+    # -- the requests ------------------------------------------------------------------
+
+    def _sign_on(self, request: Fields, keys: TerminalKeys, batch: int) -> _Reply:
+        pik, mak = os.urandom(WORKING_KEY_BYTES), os.urandom(WORKING_KEY_BYTES)
+        f62 = b"".join(crypto.encrypt(keys.tmk, k) + crypto.check_value(k) for k in (pik, mak))
+        self.ledger.store_working_keys(request["41"], pik, mak)
+        return self._reply(request, "00", extra={
+            "60": f"{TxnType.SIGN_ON.spec.type_code}{batch:06d}"
+                  f"{TxnType.SIGN_ON.spec.network_code}",
+            "62": f62.hex().upper()})
+
+    def _sale(self, request: Fields, keys: TerminalKeys) -> _Reply | None:
+        terminal_id, mti = request["41"], request["t"]
+        stan, batch = _stan(request), _batch(request)
+        amount = _amount(request)
+        if self.ledger.find(terminal_id, batch, stan, mti) is not None:
+            return self._reply(request, "94", mak=keys.mak)
+        card = issuer.card_from_fields(request)
+        pin_block = bytes.fromhex(request["52"]) if "52" in request else None
+        decision = issuer.decide(card, amount, pin_block=pin_block, pik=keys.pik,
+                                 today=self._clock().date())
+        now = self._clock()
+        rrn = self.ledger.next_rrn()
+        try:
+            self.ledger.record(
+                terminal_id=terminal_id, merchant_id=request["42"], batch=batch, stan=stan,
+                mti=mti, txn_type=TxnType.SALE.key, processing_code=request.get("3"),
+                amount=amount, currency=request.get("49"), pan=card.pan if card else None,
+                entry_mode=request.get("22"), response_code=decision.response_code, rrn=rrn,
+                auth_code=decision.auth_code,
+                state="approved" if decision.approved else "declined",
+                settlement_date=f"{now:%m%d}", moment=now)
+        except DuplicateTransaction:
+            return self._reply(request, "94", mak=keys.mak)
+        if decision.silent:
+            return None
+        return self._reply(request, decision.response_code, mak=keys.mak, rrn=rrn,
+                           auth_code=decision.auth_code)
+
+    def _reversal(self, request: Fields, keys: TerminalKeys) -> _Reply:
+        terminal_id = request["41"]
+        stan, batch = _stan(request), _batch(request)
+        original = None
+        for mti in _ORIGINAL_MTIS:
+            found = self.ledger.find(terminal_id, batch, stan, mti)
+            if found and found["processing_code"] == request.get("3", found["processing_code"]):
+                original = found
+                break
+        if original is None:
+            return self._reply(request, "25", mak=keys.mak)
+        reason = request.get("39", "06")
+        if original["state"] == "approved":
+            self.ledger.mark_reversed(original["id"], reason)
+        elif original["state"] == "declined":
+            self.ledger.note_reversal(original["id"], reason)
+        if "4" in request and _amount(request) != original["amount"]:
+            logger.warning("%s: reversal of stan %06d says amount %s, the original was %s",
+                           terminal_id, stan, request["4"], original["amount"])
+        return self._reply(request, "00", mak=keys.mak, rrn=original["rrn"])
+
+    # -- replies -----------------------------------------------------------------------
+
+    def _reply(self, request: Fields, code: str, *, mak: bytes | None = None,
+               rrn: str | None = None, auth_code: str | None = None,
+               extra: dict[str, str] | None = None) -> _Reply:
+        now = self._clock()
+        reply: dict[str, Any] = {"t": codec.reply_mti(request["t"])}
+        reply.update({f: request[f] for f in ECHOED if f in request})
+        reply.update({"12": f"{now:%H%M%S}", "13": f"{now:%m%d}", "15": f"{now:%m%d}",
+                      "37": rrn or self.ledger.next_rrn(), "39": code})
+        if code == "00" and auth_code:
+            reply["38"] = auth_code
+        reply.update(extra or {})
+        return _Reply(reply, mak)
+
+    @staticmethod
+    def _card_note(request: Fields) -> str:
+        card = issuer.card_from_fields(request)
+        return f" card {mask_pan(card.pan)}" if card else ""
+
+    # -- the socket ----------------------------------------------------------------------
+
+    async def serve_connection(self, reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter) -> None:
+        """Answer the messages of one connection until the terminal closes it."""
+        peer = writer.get_extra_info("peername")
+        try:
+            while True:
+                try:
+                    head = await reader.readexactly(2)
+                    body = await reader.readexactly(int.from_bytes(head, "big"))
+                except asyncio.IncompleteReadError:
+                    break
+                try:
+                    reply = self.respond(body)
+                except MessageError as exc:
+                    logger.warning("%s: malformed message, dropping the connection: %s",
+                                   _peer(peer), exc)
+                    break
+                if reply is not None:
+                    writer.write(len(reply).to_bytes(2, "big") + reply)
+                    await writer.drain()
+        except (ConnectionError, OSError) as exc:
+            logger.info("%s: connection lost: %s", _peer(peer), exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        """Listen on host:port (0 = a free port); the caller closes the returned server."""
+        return await asyncio.start_server(self.serve_connection, host, port)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """A reply's fields and the MAK to MAC it with (None: sent without field 64)."""
+
+    fields: dict[str, Any]
+    mak: bytes | None
+
+
+class _FormatError(Exception):
+    """A request lacks or garbles a field its type needs (answered 30)."""
+
+
+def _digits(request: Fields, field: str) -> str:
+    value = request.get(field, "")
+    if not value.isdigit():
+        raise _FormatError(f"field {field} missing or not digits")
+    return value
+
+
+def _stan(request: Fields) -> int:
+    return int(_digits(request, "11"))
+
+
+def _amount(request: Fields) -> int:
+    return int(_digits(request, "4"))
+
+
+def _batch(request: Fields) -> int:
+    f60 = _digits(request, "60")
+    if len(f60) < 8:
+        raise _FormatError("field 60 has no batch number")
+    return int(f60[2:8])
+
+
+def _peer(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
