@@ -1,0 +1,285 @@
+"""The ``posterm`` command line: the contract benches and scripts rely on.
+
+Exit codes: 0 ok/approved, 1 declined or refused, 2 usage or configuration error,
+3 device or host unreachable, 4 internal error (details in the log file). Every failure is
+one line on stderr, never a traceback. Heavy modules are imported inside the commands so
+``posterm --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from app.errors import (EXIT_DECLINED, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE, AppError)
+
+log = logging.getLogger("app.cli")
+
+
+def _default_data_dir() -> Path:
+    import platformdirs
+    return Path(platformdirs.user_data_dir("posterm"))
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    """The exit code for an error of any layer, or None for a bug."""
+    from hal.errors import DeviceError, DeviceURLError
+    from storage.errors import StorageError
+    from sync.errors import HostTimeout, HostUnreachable, MacError, SyncError
+    if isinstance(exc, AppError):
+        return exc.exit_code
+    if isinstance(exc, DeviceURLError):
+        return EXIT_USAGE
+    if isinstance(exc, (DeviceError, HostUnreachable, HostTimeout, MacError)):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, SyncError):
+        return EXIT_DECLINED
+    if isinstance(exc, StorageError):
+        return EXIT_USAGE
+    return None
+
+
+def _fail(message: str, code: int, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"result": "error", "error": message, "exit_code": code},
+                              ensure_ascii=False))
+    click.echo(f"posterm: {message}", err=True)
+    sys.exit(code)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command; turn any error into one line and the right exit code."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", EXIT_USAGE, as_json)
+        except Exception as exc:  # the one place every error becomes a line for a person
+            code = _exit_code(exc)
+            if code is None:
+                log.exception("internal error")
+                _fail(f"internal error: {type(exc).__name__}: {exc} (details in the log file)",
+                      EXIT_INTERNAL, as_json)
+            _fail(str(exc), code, as_json)
+    return wrapper
+
+
+def _open_terminal(ctx: click.Context):
+    from app.redaction import setup_logging
+    from app.terminal import Terminal
+    data_dir: Path = ctx.obj["data"]
+    term = Terminal(data_dir)
+    setup_logging(term.config.log_path, verbose=ctx.obj["verbose"])
+    ctx.call_on_close(term.close)
+    return term
+
+
+def _print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path),
+              envvar="POSTERM_DATA", help="Data directory (default: the user's data directory; "
+              "or POSTERM_DATA).")
+@click.option("-v", "--verbose", is_flag=True, help="Also log to stderr.")
+@click.version_option("0.1.0", prog_name="posterm")
+@click.pass_context
+def cli(ctx: click.Context, data: Path | None, verbose: bool) -> None:
+    """posterm: a card-payment terminal (UnionPay POS dialect) for Linux POS boxes."""
+    ctx.ensure_object(dict)
+    ctx.obj["data"] = data or _default_data_dir()
+    ctx.obj["verbose"] = verbose
+
+
+@cli.command()
+@click.option("--data", "init_data", type=click.Path(file_okay=False, path_type=Path),
+              help="Data directory to create (same as the global --data).")
+@click.option("--host", "host", metavar="HOST:PORT", help="The acquirer host's address.")
+@click.option("--host-data", type=click.Path(file_okay=False, path_type=Path),
+              help="Provision this terminal on the local host simulator with this data dir.")
+@click.option("--terminal-id", help="Terminal id (8 characters).")
+@click.option("--merchant-id", help="Merchant id (15 characters).")
+@click.option("--merchant-name", help="Merchant name printed on receipts.")
+@click.option("--language", type=click.Choice(["zh", "en"]), help="Cashier language.")
+@click.option("--force", is_flag=True, help="Overwrite an existing configuration and journal.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def init(ctx: click.Context, init_data: Path | None, host: str | None, host_data: Path | None,
+         terminal_id: str | None, merchant_id: str | None, merchant_name: str | None,
+         language: str | None, force: bool, as_json: bool) -> None:
+    """Create posterm.toml, the journal and the key file (mode 0600)."""
+    from app.provision import init as do_init
+    data_dir = init_data or ctx.obj["data"]
+    result = do_init(data_dir, host=host, host_data=host_data, force=force, overrides={
+        "terminal": {"terminal_id": terminal_id, "merchant_id": merchant_id,
+                     "merchant_name": merchant_name, "language": language}})
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(f"initialised {result['data']} (terminal {result['terminal_id']}, "
+                   f"host {result['host']}"
+                   + (", provisioned on the host simulator)" if result["host_provisioned"]
+                      else ")"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def signon(ctx: click.Context, as_json: bool) -> None:
+    """Sign on (签到): download fresh PIN and MAC keys from the host."""
+    term = _open_terminal(ctx)
+    reply = term.session.sign_on()
+    batch = term.journal.current_batch()
+    if as_json:
+        _print_json({"result": "ok", "response_code": reply.get("39"), "batch": f"{batch:06d}",
+                     "terminal_id": term.config["terminal"]["terminal_id"]})
+    else:
+        click.echo(("签到成功" if term.language == "zh" else "Signed on")
+                   + f" — batch {batch:06d}")
+
+
+@cli.command()
+@click.argument("amount")
+@click.option("--card", "card_name", metavar="PROFILE",
+              help="Present this test card to the mock devices (see 'posterm cards').")
+@click.option("--pin", help="The PIN the customer types on the mock PIN pad.")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the card.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def sale(ctx: click.Context, amount: str, card_name: str | None, pin: str | None,
+         timeout: float, as_json: bool) -> None:
+    """Sale (消费) of AMOUNT yuan, e.g. 12.50."""
+    from app.amount import parse_yuan
+    from app.errors import InputError
+    from app.flows.sale import run_sale
+    from hal.testcards import CATALOGUE
+    fen = parse_yuan(amount)
+    profile = None
+    if card_name is not None:
+        profile = CATALOGUE.get(card_name)
+        if profile is None:
+            raise InputError(f"unknown card profile {card_name!r}: see 'posterm cards' "
+                             f"({', '.join(CATALOGUE)})")
+    if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise InputError("--pin must be 4 to 12 digits")
+    term = _open_terminal(ctx)
+    outcome = run_sale(term, fen, card_profile=profile, pin=pin, timeout=timeout)
+    data = outcome.as_json(term.language)
+    if as_json:
+        _print_json(data)
+    else:
+        status = "APPROVED" if data["result"] == "approved" else "DECLINED"
+        click.echo(f"{status} {data['response_code']} {data['message']} — ¥{data['amount_yuan']}"
+                   f" {data['pan_masked']} STAN {data['stan']} RRN {data['rrn'] or '-'}"
+                   f" AUTH {data['auth_code'] or '-'}")
+        for err in data["receipt_errors"]:
+            click.echo(f"warning: {err}", err=True)
+    if data["result"] != "approved":
+        sys.exit(EXIT_DECLINED)
+
+
+@cli.command()
+@click.option("--batch", type=int, help="Only this batch.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def txns(ctx: click.Context, batch: int | None, limit: int, as_json: bool) -> None:
+    """The transaction journal, newest first."""
+    from app.txnlist import render_table, rows
+    term = _open_terminal(ctx)
+    items = rows(term.journal.transactions(batch=batch, limit=limit))
+    if as_json:
+        _print_json({"transactions": items})
+    else:
+        render_table(items, term.language)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def cards(as_json: bool) -> None:
+    """The test-card catalogue (public test data) and what the host does with each card."""
+    from hal.testcards import CATALOGUE
+    items = [{"name": c.name, "pan": c.pan, "expiry": c.expiry, "org": c.org,
+              "interface": c.interface, "aid": c.aid, "label": c.label, "pin": c.pin,
+              "host_behaviour": c.host_behaviour, "description": c.description}
+             for c in CATALOGUE.values()]
+    if as_json:
+        _print_json({"cards": items})
+        return
+    for c in items:
+        click.echo(f"{c['name']:<22} {c['pan']:<19} {c['expiry']} {c['org']:<3} "
+                   f"{c['interface']:<5} {c['host_behaviour']}")
+
+
+@cli.group()
+def iso() -> None:
+    """ISO 8583 tools for the dialect: decode a message, compute its MAC."""
+
+
+@iso.command("decode")
+@click.argument("hexdata", metavar="HEX")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def iso_decode(hexdata: str, as_json: bool) -> None:
+    """Decode a message, with or without length prefix, TPDU and header (detected)."""
+    from app.isotool import decode_any, describe
+    frame, fields = decode_any(hexdata)
+    doc = {"tpdu": frame.tpdu.hex().upper() if frame.tpdu else None,
+           "header": frame.header.hex().upper() if frame.header else None,
+           "mti": fields["t"], "fields": {k: v for k, v in fields.items() if k != "t"}}
+    if as_json:
+        _print_json(doc)
+    else:
+        click.echo(describe(doc))
+
+
+@iso.command("mac")
+@click.argument("hexdata", metavar="HEX")
+@click.option("--key", "key_hex", required=True, help="MAC key, 8 or 16 bytes in hex.")
+@click.option("--algorithm", type=click.Choice(["ecb", "x919"]), default="ecb",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def iso_mac(hexdata: str, key_hex: str, algorithm: str, as_json: bool) -> None:
+    """Compute the MAC over a message's MAC block and compare it with its field 64."""
+    from app.isotool import mac_of
+    result = mac_of(hexdata, key_hex, algorithm)
+    if as_json:
+        _print_json(result)
+    else:
+        verdict = {True: "matches field 64", False: "does NOT match field 64",
+                   None: "(message has no field 64)"}[result["matches"]]
+        click.echo(f"MAC {result['mac']} ({result['mac_text']}) {verdict}")
+    if result["matches"] is False:
+        sys.exit(EXIT_DECLINED)
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the day's terminal and host data here (default: a temporary dir).")
+@guarded
+def demo(keep: Path | None) -> None:
+    """A scripted day on mock devices against the bundled host simulator."""
+    from app.demo import run_day
+    sys.exit(run_day(keep))
+
+
+def main() -> None:
+    cli(prog_name="posterm")

@@ -1,0 +1,1 @@
+"""Transaction flows: one function per transaction family, reading top to bottom."""

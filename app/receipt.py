@@ -1,0 +1,72 @@
+"""Sales slips (签购单): the merchant and cardholder copies as hal Documents.
+
+Labels are bilingual, as UnionPay slips are; the printer driver turns the Document into
+ESC/POS through python-escpos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.amount import format_yuan
+from hal.document import Document, Line
+from storage.journal import TransactionRecord
+from sync.txntypes import from_key
+
+ORG_NAMES = {"CUP": "银联 CUP", "VIS": "VISA", "MCC": "MASTERCARD", "AMX": "AMEX", "JCB": "JCB"}
+ENTRY_NAMES = {"05": "插卡 CHIP", "07": "挥卡 CONTACTLESS", "02": "刷卡 SWIPE",
+               "01": "手输 MANUAL"}
+COPIES = {"merchant": "商户存根 MERCHANT COPY", "cardholder": "持卡人存根 CARDHOLDER COPY"}
+
+
+@dataclass(frozen=True)
+class MerchantInfo:
+    name: str
+    merchant_id: str
+    terminal_id: str
+
+
+def _pair(label: str, value: str) -> Line:
+    return Line(f"{label}: {value}")
+
+
+def sales_slip(record: TransactionRecord, merchant: MerchantInfo, *, copy: str,
+               duplicate: bool = False) -> Document:
+    """One copy of the slip for a journaled transaction."""
+    spec = from_key(record.txn_type).spec
+    when = record.created_local[:19].replace("T", " ")
+    lines = [
+        Line("银联POS签购单", align="center", bold=True, double=True),
+        Line("POS SALES SLIP", align="center"),
+        Line(COPIES[copy], align="center"),
+        Line(rule=True),
+        _pair("商户名称 MERCHANT NAME", merchant.name),
+        _pair("商户编号 MERCHANT NO", merchant.merchant_id),
+        _pair("终端编号 TERMINAL NO", merchant.terminal_id),
+        _pair("操作员号 OPERATOR NO", record.operator),
+        Line(rule=True),
+        _pair("卡号 CARD NO", record.pan_masked),
+        _pair("卡组织 CARD ORG", ORG_NAMES.get(record.card_org, record.card_org)),
+        _pair("输入方式 ENTRY", ENTRY_NAMES.get(record.entry_mode[:2], record.entry_mode)),
+        _pair("交易类型 TRANS TYPE", f"{spec.label_zh} {spec.label_en.upper()}"),
+        _pair("批次号 BATCH NO", f"{record.batch:06d}"),
+        _pair("凭证号 VOUCHER NO", f"{record.stan:06d}"),
+        _pair("授权码 AUTH NO", record.auth_code or ""),
+        _pair("参考号 REFER NO", record.rrn or ""),
+        _pair("日期时间 DATE/TIME", when),
+        Line(rule=True),
+        Line(f"金额 AMOUNT: RMB ¥{format_yuan(record.amount)}", bold=True, double=True),
+        Line(rule=True),
+    ]
+    if duplicate:
+        lines.insert(3, Line("重打印 DUPLICATE", align="center", bold=True))
+    if copy == "merchant":
+        if record.pin_entered:
+            lines.append(Line("密码验证 PIN VERIFIED", align="center"))
+        else:
+            lines += [Line("持卡人签名 CARDHOLDER SIGNATURE:"), Line(""), Line(""),
+                      Line("_" * 20, align="right")]
+        lines.append(Line("本人确认以上交易，同意将其记入本卡账户"))
+        lines.append(Line("I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"))
+    title = f"{record.txn_type}-{record.stan:06d}-{copy}"
+    return Document(title=title, lines=tuple(lines))

@@ -1,0 +1,59 @@
+"""Logging for posterm: one log file per data directory and a filter that redacts card data.
+
+The filter masks anything in a log line that looks like a PAN (13-19 digits passing the
+Luhn check) or track data, whatever code wrote it, so a careless log call cannot put card
+data on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+_DIGITS = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+_TRACK = re.compile(r"[0-9]{12,19}[=D][0-9]{4,}")
+
+
+def _luhn(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def redact(text: str) -> str:
+    """``text`` with track data and PAN-like numbers masked (first 6, last 4)."""
+    text = _TRACK.sub("[track data removed]", text)
+    return _DIGITS.sub(lambda m: (m.group()[:6] + "*" * (len(m.group()) - 10) + m.group()[-4:])
+                       if _luhn(m.group()) else m.group(), text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record's message through :func:`redact`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def setup_logging(log_path: Path | None, *, verbose: bool = False) -> None:
+    """Log to ``log_path`` (INFO) and to stderr only when verbose, always through the filter."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.INFO)
+    handlers: list[logging.Handler] = []
+    if log_path is not None:
+        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+    if verbose:
+        handlers.append(logging.StreamHandler())
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in handlers:
+        handler.addFilter(RedactingFilter())
+        handler.setFormatter(fmt)
+        root.addHandler(handler)

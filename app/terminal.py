@@ -1,0 +1,83 @@
+"""The terminal's parts for one command: config, journal, devices and the host session.
+
+Opened lazily so a command touches only what it needs (``posterm txns`` opens no device
+and no socket).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+from app import config as config_mod
+from app.config import Config
+from app.receipt import MerchantInfo
+from hal.registry import DeviceContext, Devices, open_devices
+from storage.journal import Journal
+from storage.keyfile import load_key_file
+from sync.link import LinkConfig
+from sync.message import TerminalIds
+from sync.online import HostSession, SessionConfig
+
+log = logging.getLogger(__name__)
+
+
+class Terminal:
+    """Everything one posterm command works with, closed together by :meth:`close`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.config: Config = config_mod.load(data_dir)
+        self._opened: list = []
+
+    @cached_property
+    def journal(self) -> Journal:
+        journal = Journal.open(self.config.db_path, load_key_file(self.config.key_path))
+        self._opened.append(journal)
+        return journal
+
+    @cached_property
+    def devices(self) -> Devices:
+        devices = open_devices(dict(self.config["devices"]),
+                               DeviceContext(data_dir=self.data_dir,
+                                             language=self.config["terminal"]["language"]))
+        self._opened.append(devices)
+        return devices
+
+    @cached_property
+    def session(self) -> HostSession:
+        t, h = self.config["terminal"], self.config["host"]
+        host, port = self.config.host_address
+        session = HostSession(self.journal, SessionConfig(
+            ids=TerminalIds(t["terminal_id"], t["merchant_id"]),
+            link=LinkConfig(host=host, port=port, tpdu=bytes.fromhex(h["tpdu"]),
+                            header=bytes.fromhex(h["header"]),
+                            connect_timeout=float(h["connect_timeout"]),
+                            response_timeout=float(h["response_timeout"])),
+            operator=t["operator"], mac_algorithm=h["mac_algorithm"], currency=t["currency"]))
+        self._opened.append(session)
+        return session
+
+    @property
+    def merchant(self) -> MerchantInfo:
+        t = self.config["terminal"]
+        return MerchantInfo(t["merchant_name"], t["merchant_id"], t["terminal_id"])
+
+    @property
+    def language(self) -> str:
+        return self.config["terminal"]["language"]
+
+    def close(self) -> None:
+        for part in reversed(self._opened):
+            try:
+                part.close()
+            except Exception as exc:  # closing must not hide the command's own outcome
+                log.warning("closing %s failed: %s", type(part).__name__, exc)
+        self._opened.clear()
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
