@@ -20,7 +20,7 @@ import logging
 
 from hal.testcards import TestCard
 
-__all__ = ["CardApplet", "tlv", "PSE", "PPSE", "SW_OK"]
+__all__ = ["PPSE", "PSE", "SW_OK", "CardApplet", "tlv"]
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from escpos.escpos import Escpos
-from escpos.exceptions import Error as EscposError
+from escpos.escpos import Escpos  # type: ignore[import-untyped]
+from escpos.exceptions import Error as EscposError  # type: ignore[import-untyped]
 
 from hal.document import Document, wrap
 from hal.errors import PrinterFault
 
-__all__ = ["render", "GB_ENCODINGS"]
+__all__ = ["GB_ENCODINGS", "render"]
 
 log = logging.getLogger(__name__)
 

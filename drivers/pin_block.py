@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from hal.errors import DeviceError, InvalidKey
 
-__all__ = ["tdes_encrypt", "tdes_decrypt", "check_value", "iso0_pin_block"]
+__all__ = ["check_value", "iso0_pin_block", "tdes_decrypt", "tdes_encrypt"]
 
 
 def _expand(key: bytes) -> bytes:

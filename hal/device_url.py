@@ -29,7 +29,7 @@ class DeviceURL:
 def split_url(text: str) -> DeviceURL:
     """Split ``text`` into scheme, path and options; ``ValueError`` with the reason if it cannot."""
     if not isinstance(text, str):
-        raise ValueError(f"a device URL is a string, not {type(text).__name__}")
+        raise TypeError(f"a device URL is a string, not {type(text).__name__}")
     scheme, colon, rest = text.strip().partition(":")
     if not colon:
         raise ValueError("no scheme (a URL starts with a scheme and a colon, like 'mock:')")

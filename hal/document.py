@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Line", "Document", "text_width", "wrap", "ALIGNMENTS"]
+__all__ = ["ALIGNMENTS", "Document", "Line", "text_width", "wrap"]
 
 ALIGNMENTS = ("left", "center", "right")
 

@@ -9,14 +9,14 @@ PIN block or key.
 from __future__ import annotations
 
 __all__ = [
-    "DeviceError",
-    "DeviceUnavailable",
-    "CardRemoved",
-    "Timeout",
     "Cancelled",
-    "PrinterFault",
-    "InvalidKey",
+    "CardRemoved",
+    "DeviceError",
     "DeviceURLError",
+    "DeviceUnavailable",
+    "InvalidKey",
+    "PrinterFault",
+    "Timeout",
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from hal.document import Document
 
@@ -17,13 +17,13 @@ if TYPE_CHECKING:
     from hal.testcards import TestCard
 
 __all__ = [
-    "Device",
     "CardReader",
     "ContactlessReader",
+    "Device",
     "MagStripe",
     "PinPad",
-    "PrinterStatus",
     "Printer",
+    "PrinterStatus",
     "TestCardSlot",
 ]
 
@@ -39,7 +39,7 @@ class Device(ABC):
     def close(self) -> None:
         """Release the device; closing twice is harmless."""
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -173,5 +173,5 @@ class TestCardSlot(ABC):
     __test__ = False  # not a pytest test class, despite the name
 
     @abstractmethod
-    def present(self, card: "TestCard", *, pin: str | None = None) -> None:
+    def present(self, card: TestCard, *, pin: str | None = None) -> None:
         """Present ``card``; ``pin`` is what the customer will type (default ``card.pin``)."""

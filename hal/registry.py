@@ -32,19 +32,19 @@ if TYPE_CHECKING:
 __all__ = [
     "ROLES",
     "DeviceContext",
-    "Devices",
     "DeviceURL",
+    "Devices",
     "allowed_forms",
-    "validate_url",
     "open_device",
     "open_devices",
+    "validate_url",
 ]
 
 log = logging.getLogger(__name__)
 
 ROLES = ("card_reader", "contactless", "pinpad", "printer")
 
-_INTERFACES: dict[str, type[Device]] = {
+_INTERFACES: dict[str, type] = {
     "card_reader": CardReader,
     "contactless": ContactlessReader,
     "pinpad": PinPad,
@@ -266,7 +266,7 @@ def open_device(role: str, url: str, *, context: DeviceContext) -> Device:
         # with the traceback in the log for the developer.
         log.exception("driver %s failed to open %s %s", module_name, role, parsed.text)
         raise DeviceUnavailable(f"{role} {parsed.text}: cannot open ({exc})") from exc
-    if not isinstance(device, _INTERFACES[role]):
+    if not isinstance(device, Device) or not isinstance(device, _INTERFACES[role]):
         raise TypeError(f"{module_name}.connect returned {type(device).__name__} for {role}")
     log.info("opened %s %s (%s)", role, parsed.text, module_name)
     return device
@@ -286,7 +286,7 @@ class Devices:
         found = [getattr(self, f.name) for f in fields(self)]
         return [device for device in found if device is not None]
 
-    def present(self, card: "TestCard", *, pin: str | None = None) -> None:
+    def present(self, card: TestCard, *, pin: str | None = None) -> None:
         """Present a test card to every mock/virtual device that has a test-card slot.
 
         Each device takes what it can (the contact reader a chip card, the PIN pad the PIN

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TestCard", "CATALOGUE", "test_card", "ISSUER_PIN"]
+__all__ = ["CATALOGUE", "ISSUER_PIN", "TestCard", "test_card"]
 
 #: The PIN every issuer (the host simulator) expects for every test card.
 ISSUER_PIN = "123456"

@@ -8,15 +8,14 @@ preview file per document. A test card is "presented" through :class:`hal.interf
 
 from __future__ import annotations
 
+from drivers.mock.card_readers import MockCardReader, MockContactlessReader
+from drivers.mock.pinpad import MockPinPad
+from drivers.mock.printer import MockPrinter
 from hal.device_url import DeviceURL
 from hal.interfaces import Device
 from hal.registry import DeviceContext
 
-from drivers.mock.card_readers import MockCardReader, MockContactlessReader
-from drivers.mock.pinpad import MockPinPad
-from drivers.mock.printer import MockPrinter
-
-__all__ = ["connect", "MockCardReader", "MockContactlessReader", "MockPinPad", "MockPrinter"]
+__all__ = ["MockCardReader", "MockContactlessReader", "MockPinPad", "MockPrinter", "connect"]
 
 _CLASSES: dict[str, type[MockCardReader | MockContactlessReader | MockPinPad | MockPrinter]] = {
     "card_reader": MockCardReader,

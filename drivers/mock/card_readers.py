@@ -6,16 +6,15 @@ import hashlib
 import logging
 from typing import Any
 
+from drivers.cardsim import CardApplet
+from drivers.mock.presented import Presented
 from hal.device_url import DeviceURL
 from hal.errors import CardRemoved, DeviceUnavailable
 from hal.interfaces import CardReader, ContactlessReader, TestCardSlot
 from hal.registry import DeviceContext
 from hal.testcards import TestCard
 
-from drivers.cardsim import CardApplet
-from drivers.mock.presented import Presented
-
-__all__ = ["MockCardReader", "MockContactlessReader", "MOCK_ATR"]
+__all__ = ["MOCK_ATR", "MockCardReader", "MockContactlessReader"]
 
 log = logging.getLogger(__name__)
 

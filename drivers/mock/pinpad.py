@@ -6,14 +6,13 @@ import hmac
 import logging
 from typing import Any
 
+from drivers.mock.presented import Presented
+from drivers.pin_block import check_value, iso0_pin_block, tdes_decrypt, tdes_encrypt
 from hal.device_url import DeviceURL
 from hal.errors import DeviceUnavailable, InvalidKey
 from hal.interfaces import MagStripe, PinPad, TestCardSlot
 from hal.registry import DeviceContext
 from hal.testcards import TestCard
-
-from drivers.mock.presented import Presented
-from drivers.pin_block import check_value, iso0_pin_block, tdes_decrypt, tdes_encrypt
 
 __all__ = ["MockPinPad"]
 

@@ -6,19 +6,18 @@ import itertools
 import logging
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from escpos.printer import Dummy
+from escpos.printer import Dummy  # type: ignore[import-untyped]
 
+from drivers.escpos_render import render
 from hal.device_url import DeviceURL
 from hal.document import Document
 from hal.errors import PrinterFault
 from hal.interfaces import Printer, PrinterStatus
 from hal.registry import DeviceContext
-
-from drivers.escpos_render import render
 
 __all__ = ["MockPrinter"]
 
@@ -85,7 +84,7 @@ class MockPrinter(Printer):
         self.last_bytes = dummy.output
         with _counter_lock:
             n = next(_counter)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = self.receipts_dir / f"{stamp}-{n}-{slug(doc.title)}.txt"
         try:
             self.receipts_dir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from drivers.cardsim import PSE, PPSE
+from drivers.cardsim import PPSE, PSE
 from hal.errors import CardRemoved, Timeout
 from hal.registry import DeviceContext, open_device
 from hal.testcards import test_card

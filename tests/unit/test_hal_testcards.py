@@ -44,7 +44,7 @@ def test_module_docstring_lists_every_pan():
 def test_every_track2_parses_back_to_the_profile(card):
     match = re.fullmatch(r"(\d{12,19})=(\d{4})(\d{3})(\d*)", card.track2())
     assert match, card.track2()
-    pan, expiry, service_code, discretionary = match.groups()
+    pan, expiry, service_code, _discretionary = match.groups()
     assert (pan, expiry, service_code) == (card.pan, card.expiry, card.service_code)
     assert len(card.track2()) <= 37
 
