@@ -56,14 +56,14 @@ def _load(path: Path) -> bytes:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not a key file"
         raise HostKeyError(f"cannot read host key file {path}: {reason}") from None
-    if mode & 0o077:
-        logger.warning("host key file %s has mode %o; it should be 600", path, mode)
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) != KEY_BYTES:
         raise HostKeyError(f"host key file {path} is not a key file: expected 64 hex characters")
+    if mode & 0o077:
+        logger.warning("host key file %s has mode %o; it should be 600", path, mode)
     return key
 
 
