@@ -154,11 +154,19 @@ def read_card(devices: Devices, *, interface: str | None, amount: int,
     for kind in order:
         try:
             if kind == "chip" and isinstance(devices.card_reader, CardReader):
-                devices.card_reader.wait_for_card(each)
-                return _read_emv(devices.card_reader.transceive, "chip", amount)
+                reader = devices.card_reader
+                reader.wait_for_card(each)
+                try:
+                    return _read_emv(reader.transceive, "chip", amount)
+                finally:
+                    reader.power_off()
             if kind == "tap" and isinstance(devices.contactless, ContactlessReader):
-                devices.contactless.poll(each)
-                return _read_emv(devices.contactless.transceive, "tap", amount)
+                field = devices.contactless
+                field.poll(each)
+                try:
+                    return _read_emv(field.transceive, "tap", amount)
+                finally:
+                    field.release()
             if kind == "swipe" and devices.pinpad is not None:
                 stripe = devices.pinpad.read_magstripe(each)
                 return _from_swipe(stripe.track2, stripe.track3)

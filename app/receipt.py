@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.amount import format_yuan
-from hal.document import Document, Line
+from hal.document import Document, Line, text_width
 from storage.journal import TransactionRecord
 from sync.txntypes import from_key
 
@@ -26,36 +26,41 @@ class MerchantInfo:
     terminal_id: str
 
 
-def _pair(label: str, value: str) -> Line:
-    return Line(f"{label}: {value}")
+def _pair(label: str, value: str, width: int) -> list[Line]:
+    """Label left, value right on one line when both fit, else the value on its own line."""
+    gap = width - text_width(label) - text_width(value)
+    if gap >= 1:
+        return [Line(label + " " * gap + value)]
+    return [Line(label), Line(value, align="right")]
 
 
 def sales_slip(record: TransactionRecord, merchant: MerchantInfo, *, copy: str,
-               duplicate: bool = False) -> Document:
-    """One copy of the slip for a journaled transaction."""
+               width: int = 32, duplicate: bool = False) -> Document:
+    """One copy of the slip for a journaled transaction, laid out for ``width`` columns."""
     spec = from_key(record.txn_type).spec
     when = record.created_local[:19].replace("T", " ")
     lines = [
-        Line("银联POS签购单", align="center", bold=True, double=True),
+        Line("银联POS签购单", align="center", bold=True),
         Line("POS SALES SLIP", align="center"),
         Line(COPIES[copy], align="center"),
         Line(rule=True),
-        _pair("商户名称 MERCHANT NAME", merchant.name),
-        _pair("商户编号 MERCHANT NO", merchant.merchant_id),
-        _pair("终端编号 TERMINAL NO", merchant.terminal_id),
-        _pair("操作员号 OPERATOR NO", record.operator),
+        *_pair("商户名称 MERCHANT NAME", merchant.name, width),
+        *_pair("商户编号 MERCHANT NO", merchant.merchant_id, width),
+        *_pair("终端编号 TERMINAL NO", merchant.terminal_id, width),
+        *_pair("操作员号 OPERATOR NO", record.operator, width),
         Line(rule=True),
-        _pair("卡号 CARD NO", record.pan_masked),
-        _pair("卡组织 CARD ORG", ORG_NAMES.get(record.card_org, record.card_org)),
-        _pair("输入方式 ENTRY", ENTRY_NAMES.get(record.entry_mode[:2], record.entry_mode)),
-        _pair("交易类型 TRANS TYPE", f"{spec.label_zh} {spec.label_en.upper()}"),
-        _pair("批次号 BATCH NO", f"{record.batch:06d}"),
-        _pair("凭证号 VOUCHER NO", f"{record.stan:06d}"),
-        _pair("授权码 AUTH NO", record.auth_code or ""),
-        _pair("参考号 REFER NO", record.rrn or ""),
-        _pair("日期时间 DATE/TIME", when),
+        *_pair("卡号 CARD NO", record.pan_masked, width),
+        *_pair("卡组织 CARD ORG", ORG_NAMES.get(record.card_org, record.card_org), width),
+        *_pair("输入方式 ENTRY", ENTRY_NAMES.get(record.entry_mode[:2], record.entry_mode), width),
+        *_pair("交易类型 TRANS TYPE", f"{spec.label_zh} {spec.label_en.upper()}", width),
+        *_pair("批次号 BATCH NO", f"{record.batch:06d}", width),
+        *_pair("凭证号 VOUCHER NO", f"{record.stan:06d}", width),
+        *_pair("授权码 AUTH NO", record.auth_code or "", width),
+        *_pair("参考号 REFER NO", record.rrn or "", width),
+        *_pair("日期时间 DATE/TIME", when, width),
         Line(rule=True),
-        Line(f"金额 AMOUNT: RMB ¥{format_yuan(record.amount)}", bold=True, double=True),
+        Line("金额 AMOUNT:"),
+        Line(f"RMB ¥{format_yuan(record.amount)}", align="right", bold=True, double=True),
         Line(rule=True),
     ]
     if duplicate:
@@ -66,7 +71,10 @@ def sales_slip(record: TransactionRecord, merchant: MerchantInfo, *, copy: str,
         else:
             lines += [Line("持卡人签名 CARDHOLDER SIGNATURE:"), Line(""), Line(""),
                       Line("_" * 20, align="right")]
-        lines.append(Line("本人确认以上交易，同意将其记入本卡账户"))
-        lines.append(Line("I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"))
+        lines += [Line("本人确认以上交易，"), Line("同意将其记入本卡账户"),
+                  Line("I ACKNOWLEDGE SATISFACTORY"), Line("RECEIPT OF RELATIVE"),
+                  Line("GOODS/SERVICES")]
+    else:
+        lines.append(Line("请妥善保管 PLEASE KEEP THIS SLIP", align="center"))
     title = f"{record.txn_type}-{record.stan:06d}-{copy}"
     return Document(title=title, lines=tuple(lines))

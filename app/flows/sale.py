@@ -79,10 +79,12 @@ def print_slips(term: Terminal, result: OnlineResult) -> list[str]:
         return ["no printer configured"]
     copies = ["merchant"] + (["cardholder"] if term.config["receipts"]["cardholder_copy"]
                              else [])
+    width = int(printer.info().get("width", 32))
     errors = []
     for copy in copies:
         try:
-            printer.print_document(sales_slip(result.record, term.merchant, copy=copy))
+            printer.print_document(sales_slip(result.record, term.merchant, copy=copy,
+                                              width=width))
         except DeviceError as exc:
             log.warning("receipt %s copy not printed: %s", copy, exc)
             errors.append(f"{copy} copy not printed: {exc}")
