@@ -31,9 +31,11 @@ DAY = [
 ]
 
 
-def _start_host(host_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_host(host_dir: Path, *, quiet: bool = False) -> tuple[subprocess.Popen, str]:
+    """Start ``posterm-host`` on a free loopback port; returns the process and HOST:PORT."""
     proc = subprocess.Popen([sys.executable, "-m", "host", "--data", str(host_dir), "--listen",
-                             "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+                             "127.0.0.1:0"], stdout=subprocess.PIPE, text=True,
+                            stderr=subprocess.DEVNULL if quiet else None)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("posterm-host listening on "):
@@ -55,7 +57,7 @@ def run_day(keep: Path | None) -> int:
         base = keep or Path(tmp)
         term_dir, host_dir = base / "terminal", base / "host"
         host_dir.mkdir(parents=True, exist_ok=True)
-        host, address = _start_host(host_dir)
+        host, address = start_host(host_dir)
         print(f"posterm-host listening on {address} (data {host_dir})", flush=True)
         try:
             codes = [_posterm(term_dir, "init", "--host", address, "--host-data",
