@@ -46,7 +46,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise InputError(f"--listen {text!r} is not HOST:PORT (e.g. 127.0.0.1:8583; port 0 picks a free one)")
+        raise InputError(f"--listen {text!r} is not HOST:PORT "
+                         "(e.g. 127.0.0.1:8583; port 0 picks a free one)")
     return host, int(port)
 
 
@@ -65,7 +66,8 @@ def _open_ledger(data: Path) -> Ledger:
 @click.option("--mac", "mac_algorithm", type=click.Choice(ALGORITHMS), default="ecb",
               show_default=True, help="MAC algorithm of field 64.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              help="Log level, log lines to stderr [default: info when serving, warning otherwise].")
+              help="Log level of the lines on stderr "
+                   "[default: info when serving, warning otherwise].")
 @click.pass_context
 def cli(ctx: click.Context, data: Path | None, listen: str, mac_algorithm: str,
         log_level: str | None) -> None:

@@ -91,20 +91,28 @@ class Ledger:
         try:
             hostdir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LedgerError(f"cannot create host data directory {hostdir}: {exc.strerror}") from None
+            raise LedgerError(
+                f"cannot create host data directory {hostdir}: {exc.strerror}") from None
         if not hostdir.is_dir():
             raise LedgerError(f"host data path {hostdir} is not a directory")
         sealer = Sealer(load_or_create_key(hostdir / KEY_NAME))
         try:
             conn = sqlite3.connect(hostdir / DB_NAME, isolation_level=None,
                                    check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open host ledger {hostdir / DB_NAME}: {exc}") from None
+        try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             ledger = cls(sqlite_utils.Database(conn), sealer)
             ledger._migrate()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
+            conn.close()
             raise LedgerError(f"cannot open host ledger {hostdir / DB_NAME}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
         return ledger
 
     def close(self) -> None:

@@ -32,7 +32,7 @@ _INFO_PAN_HASH = b"posterm-host pan-hash"
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The 32-byte host key in ``path``; a fresh one (mode 0600, never readable by others) if absent."""
+    """The 32-byte host key in ``path``; a fresh one (mode 0600 from the start) if absent."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -82,7 +82,7 @@ class Sealer:
         return "Sealer(<keys hidden>)"
 
     def seal(self, clear: bytes, aad: bytes) -> bytes:
-        """12-byte random nonce || ciphertext || tag; ``aad`` binds the blob to its row and column."""
+        """12-byte nonce || ciphertext || tag; ``aad`` binds the blob to its row and column."""
         nonce = os.urandom(NONCE_BYTES)
         return nonce + self._aead.encrypt(nonce, clear, aad)
 
@@ -90,7 +90,8 @@ class Sealer:
         try:
             return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except (InvalidTag, ValueError):
-            raise HostKeyError("a sealed key cannot be opened: wrong host.key or damaged row") from None
+            raise HostKeyError(
+                "a sealed key cannot be opened: wrong host.key or damaged row") from None
 
     def pan_hash(self, pan: str) -> str:
         """HMAC-SHA256 (hex) of the PAN: equal PANs match without the PAN being stored."""
