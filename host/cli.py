@@ -21,6 +21,7 @@ import click
 
 from host.errors import HostError
 from host.ledger import Ledger
+from host.redaction import RedactPans
 from host.server import Host
 from sync import crypto
 from sync.mac import ALGORITHMS
@@ -76,6 +77,8 @@ def cli(ctx: click.Context, data: Path | None, listen: str, mac_algorithm: str,
         log_level = "info" if ctx.invoked_subcommand is None else "warning"
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactPans())
     ctx.obj = {"data": data}
     if ctx.invoked_subcommand is not None:
         return
@@ -102,8 +105,10 @@ async def _serve(host: Host, address: str, port: int) -> None:
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     click.echo(f"{PROG} listening on {shown}:{bound[1]}")
     sys.stdout.flush()
-    async with server:
-        await stop.wait()
+    await stop.wait()
+    server.close()
+    host.close_connections()
+    await server.wait_closed()
     logger.info("stopped")
 
 

@@ -46,6 +46,7 @@ class Host:
         self.ledger = ledger
         self.mac_algorithm = mac_algorithm
         self._clock = clock or (lambda: datetime.now().astimezone())
+        self._writers: set[asyncio.StreamWriter] = set()
 
     # -- one message -------------------------------------------------------------------
 
@@ -56,7 +57,7 @@ class Host:
         """
         started = time.perf_counter()
         parts = frame.split_body(body)
-        request = codec.decode(parts.iso)
+        request = _decode(parts.iso)
         mti = request.get("t", "")
         if len(mti) != 4 or not mti.isdigit() or int(mti[2]) % 2:
             raise MessageError(f"MTI {mti!r} is not a request")
@@ -199,6 +200,7 @@ class Host:
                                writer: asyncio.StreamWriter) -> None:
         """Answer the messages of one connection until the terminal closes it."""
         peer = writer.get_extra_info("peername")
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -209,7 +211,7 @@ class Host:
                 try:
                     reply = self.respond(body)
                 except MessageError as exc:
-                    logger.warning("%s: malformed message, dropping the connection: %s",
+                    logger.warning("%s: %s; connection dropped",
                                    _peer(peer), exc)
                     break
                 if reply is not None:
@@ -218,9 +220,15 @@ class Host:
         except (ConnectionError, OSError) as exc:
             logger.info("%s: connection lost: %s", _peer(peer), exc)
         finally:
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
+
+    def close_connections(self) -> None:
+        """Close every open terminal connection (at shutdown: terminals keep theirs open)."""
+        for writer in list(self._writers):
+            writer.close()
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen on host:port (0 = a free port); the caller closes the returned server."""
@@ -259,6 +267,20 @@ def _batch(request: Fields) -> int:
     if len(f60) < 8:
         raise _FormatError("field 60 has no batch number")
     return int(f60[2:8])
+
+
+def _decode(iso: bytes) -> Fields:
+    """codec.decode, with whatever else pyiso8583 raises on garbage also a MessageError.
+
+    (sync.codec.decode lets a KeyError through for a bitmap bit outside the spec, e.g.
+    bit 1, a secondary bitmap.)
+    """
+    try:
+        return codec.decode(iso)
+    except MessageError:
+        raise
+    except Exception as exc:
+        raise MessageError(f"malformed message: {type(exc).__name__} {exc}") from None
 
 
 def _peer(peer: object) -> str:

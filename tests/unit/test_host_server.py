@@ -49,15 +49,20 @@ def provision(hostdir: Path, terminal_id: str = TID, tmk: bytes = TMK,
                           env=_env(), cwd=ROOT, timeout=30)
 
 
+def log_path(hostdir: Path) -> Path:
+    return hostdir.with_name(hostdir.name + ".log")
+
+
 def start_host(hostdir: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host", "--data", str(hostdir), "--listen", "127.0.0.1:0",
-         *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-        cwd=ROOT)
+    """Run posterm-host on a free port; its log goes to log_path(hostdir)."""
+    with log_path(hostdir).open("a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "host", "--data", str(hostdir), "--listen", "127.0.0.1:0",
+             *extra], stdout=subprocess.PIPE, stderr=log, text=True, env=_env(), cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     prefix = "posterm-host listening on 127.0.0.1:"
-    assert line.startswith(prefix), (line, proc.stderr.read() if proc.poll() is not None else "")
+    assert line.startswith(prefix), (line, log_path(hostdir).read_text())
     return proc, int(line[len(prefix):])
 
 
@@ -66,9 +71,8 @@ def stop_host(proc: subprocess.Popen[str]) -> int:
     try:
         return proc.wait(timeout=10)
     finally:
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+        if proc.stdout:
+            proc.stdout.close()
 
 
 def pin_block(pin: str, pan: str, pik: bytes) -> bytes:
@@ -176,6 +180,10 @@ def host(hostdir: Path):
     proc, port = start_host(hostdir)
     yield port
     assert stop_host(proc) == 0
+    log = log_path(hostdir).read_text()
+    assert " 0200 sale " in log and "Traceback" not in log
+    for pan in (GOOD, SWIPE, DECLINE_51, WRONG_PIN, EXPIRED, SILENT):
+        assert pan not in log
 
 
 @pytest.fixture()
@@ -360,11 +368,16 @@ def test_sign_on_again_replaces_the_mak(host: int) -> None:
         term.close()
 
 
-def test_malformed_message_drops_the_connection(host: int) -> None:
+@pytest.mark.parametrize("iso", [
+    b"\x02\x00" + b"\xff" * 20,                      # bit 1: a secondary bitmap
+    b"\x02\x00" + bytes.fromhex("2000000000000000") + b"\x00",   # F3 cut short
+    b"\x02\x10" + bytes(8),                            # a reply MTI, not a request
+])
+def test_malformed_message_drops_the_connection(host: int, iso: bytes) -> None:
     term = Terminal(host)
     try:
         with pytest.raises(ConnectionError):
-            term.send_raw(b"\x02\x00" + b"\xff" * 20)
+            term.send_raw(iso)
     finally:
         term.close()
     again = Terminal(host)                      # the host still serves others
@@ -419,6 +432,25 @@ def test_sigint_stops_the_host_cleanly(tmp_path: Path) -> None:
     proc, _ = start_host(tmp_path)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
-    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
     proc.stdout.close()  # type: ignore[union-attr]
-    proc.stderr.close()  # type: ignore[union-attr]
+    assert "Traceback" not in log_path(tmp_path).read_text()
+
+
+def test_sigterm_with_a_terminal_still_connected_exits_0(tmp_path: Path) -> None:
+    assert provision(tmp_path).returncode == 0
+    proc, port = start_host(tmp_path)
+    term = Terminal(port)
+    try:
+        term.sign_on()
+        started = time.monotonic()
+        assert stop_host(proc) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        term.close()
+
+
+def test_log_lines_never_hold_a_clear_pan() -> None:
+    from host.redaction import redact
+    assert redact("card 6226090000000048 stan 000001") == "card 622609******0048 stan 000001"
+    assert redact("amount 000000001234 rrn 000000000001") == \
+        "amount 000000001234 rrn 000000000001"
