@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app import config as config_mod
 from app.config import Config
+from app.errors import ConfigError
 from app.receipt import MerchantInfo
 from hal.registry import DeviceContext, Devices, open_devices
 from storage.journal import Journal
@@ -35,6 +36,9 @@ class Terminal:
     def journal(self) -> Journal:
         journal = Journal.open(self.config.db_path, load_key_file(self.config.key_path))
         self._opened.append(journal)
+        if not journal.root_key_matches:
+            raise ConfigError(f"{self.config.key_path} is not the key this journal was made "
+                              "with: restore the matching key file")
         return journal
 
     @cached_property

@@ -56,6 +56,9 @@ def decode(raw: bytes) -> Fields:
     """Parse an ISO message (no length, TPDU or header); MessageError if it is malformed."""
     try:
         doc, _ = iso8583.decode(bytearray(raw), SPEC)
+    except KeyError as exc:
+        raise MessageError(f"malformed message: field {exc.args[0]} is not in the dialect") \
+            from None
     except (iso8583.DecodeError, ValueError, TypeError, IndexError) as exc:
         raise MessageError(f"malformed message: {exc}") from None
     doc.pop("p", None)

@@ -104,8 +104,7 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
     card = read_card(devices, interface=card_profile.interface if card_profile else None,
                      amount=amount, timeout=timeout)
     session = term.session
-    session.flush_reversals()
-    session.ensure_signed_on()
+    session.ensure_signed_on()          # the PIN pad needs this sign-on's PIN key
     pin_block = _pin_block(term, card, amount) if needs_pin(card, pin is not None) else None
     result = session.authorize(
         TxnType.SALE,
