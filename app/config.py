@@ -102,6 +102,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
 }
 
 
+#: Keys a file must spell out: a file cut short must not fall back to a laptop default
+#: (mock devices, the local host) on a shop's box.
+REQUIRED = (("terminal", "terminal_id"), ("terminal", "merchant_id"), ("host", "address"),
+            *(("devices", role) for role in DEVICE_FORMS))
+
+
 @dataclass(frozen=True)
 class Config:
     """A validated posterm.toml plus where the data lives."""
@@ -169,6 +175,11 @@ def load(data_dir: Path) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    missing = [f"{section}.{key}" for section, key in REQUIRED
+               if key not in raw.get(section, {})]
+    if missing:
+        raise ConfigError(f"{path} is incomplete (half-written?): missing {', '.join(missing)}; "
+                          "add them or run 'posterm init --force'")
     return Config(data_dir, validate(raw, source=str(path)))
 
 
