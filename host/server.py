@@ -214,6 +214,10 @@ class Host:
                     logger.warning("%s: %s; connection dropped",
                                    _peer(peer), exc)
                     break
+                except Exception as exc:   # a damaged ledger or key file: keep serving others
+                    logger.error("%s: cannot answer (%s: %s); connection dropped",
+                                 _peer(peer), type(exc).__name__, exc)
+                    break
                 if reply is not None:
                     writer.write(len(reply).to_bytes(2, "big") + reply)
                     await writer.drain()
