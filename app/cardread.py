@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pyemv.tlv
 
-from app.errors import AppError, EXIT_DECLINED
+from app.errors import EXIT_DECLINED, AppError
 from hal.errors import DeviceError, DeviceUnavailable, Timeout
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import Devices

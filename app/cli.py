@@ -12,12 +12,13 @@ import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from app.errors import (EXIT_DECLINED, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE, AppError)
+from app.errors import EXIT_DECLINED, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE, AppError
 
 log = logging.getLogger("app.cli")
 

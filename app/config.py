@@ -53,8 +53,8 @@ def _host_address(v: Any) -> bool:
 
 def _device(role: str) -> Callable[[Any], bool]:
     def check(v: Any) -> bool:
-        from hal.registry import validate_url
         from hal.errors import DeviceURLError
+        from hal.registry import validate_url
         if not isinstance(v, str):
             return False
         try:

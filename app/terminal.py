@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import Self
 
 from app import config as config_mod
 from app.config import Config
@@ -76,11 +77,11 @@ class Terminal:
         for part in reversed(self._opened):
             try:
                 part.close()
-            except Exception as exc:  # closing must not hide the command's own outcome
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the outcome
                 log.warning("closing %s failed: %s", type(part).__name__, exc)
         self._opened.clear()
 
-    def __enter__(self) -> "Terminal":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

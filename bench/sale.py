@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from app import config as config_mod
 from app.demo import start_host
 from app.flows.sale import run_sale
 from app.provision import init
@@ -27,7 +26,7 @@ from hal.testcards import test_card
 
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def bench_sales(count: int) -> dict[str, float]:

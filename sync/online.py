@@ -15,8 +15,14 @@ from dataclasses import dataclass, field
 from storage.journal import Journal, NewTransaction, TransactionRecord
 from storage.pan import mask_pan
 from sync import codec, crypto, message
-from sync.errors import (HostTimeout, HostUnreachable, KeyCheckError, MacError, MessageError,
-                         SyncError)
+from sync.errors import (
+    HostTimeout,
+    HostUnreachable,
+    KeyCheckError,
+    MacError,
+    MessageError,
+    SyncError,
+)
 from sync.link import HostLink, LinkConfig
 from sync.message import TerminalIds
 from sync.responses import rule
@@ -236,4 +242,4 @@ class HostSession:
         return OnlineResult(record, reply)
 
 
-__all__ = ["CardForHost", "HostSession", "OnlineResult", "SessionConfig", "KeyCheckError"]
+__all__ = ["CardForHost", "HostSession", "KeyCheckError", "OnlineResult", "SessionConfig"]

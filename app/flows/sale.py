@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from app.amount import format_yuan
 from app.cardread import CardData, read_card
 from app.errors import Refused
-from app.amount import format_yuan
 from app.receipt import sales_slip
 from app.terminal import Terminal
 from hal.errors import DeviceError
