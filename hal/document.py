@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["ALIGNMENTS", "Document", "Line", "text_width", "wrap"]
 
 ALIGNMENTS = ("left", "center", "right")
 
 
+@lru_cache(maxsize=4096)
 def char_width(ch: str) -> int:
     """Columns one character takes on a receipt printer: 2 for CJK wide/fullwidth, 0 for combining."""
+    if ch.isascii():
+        return 1
     if unicodedata.combining(ch):
         return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
@@ -25,6 +29,8 @@ def char_width(ch: str) -> int:
 
 def text_width(text: str) -> int:
     """Columns ``text`` takes on paper (CJK characters count as 2)."""
+    if text.isascii():
+        return len(text)
     return sum(char_width(ch) for ch in text)
 
 

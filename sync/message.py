@@ -53,8 +53,8 @@ def encode_with_mac(fields: Mapping[str, object], algorithm: str, key: bytes | N
 
 def mac_block(raw: bytes) -> bytes:
     """What the MAC covers: the message from the MTI through the field before 64."""
-    fields = codec.decode(raw)
-    if MAC_FIELD not in fields:
+    # MTI (2 bytes) then the primary bitmap (8 bytes): bit 64 is the bitmap's last bit.
+    if len(raw) < 10 + MAC_LEN or not raw[9] & 0x01:
         raise MessageError("message has no field 64")
     return raw[:-MAC_LEN]
 
