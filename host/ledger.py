@@ -12,9 +12,9 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlite_utils
 
@@ -70,7 +70,7 @@ class TerminalKeys:
 def stamp(moment: datetime) -> tuple[str, str]:
     """(UTC ISO with 'Z', local ISO with offset), seconds precision, as the terminal stores them."""
     moment = moment.replace(microsecond=0)
-    return (moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return (moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             moment.astimezone().isoformat())
 
 
@@ -118,7 +118,7 @@ class Ledger:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,7 +149,7 @@ class Ledger:
         Re-registering installs the new TMK and drops the working keys (the terminal must
         sign on again); its batch number and its transactions stay.
         """
-        utc, _ = stamp(datetime.now(timezone.utc))
+        utc, _ = stamp(datetime.now(UTC))
         row = {"terminal_id": terminal_id, "merchant_id": merchant_id,
                "merchant_name": merchant_name,
                "tmk_sealed": self._sealer.seal(tmk, self._aad(terminal_id, "tmk")),
@@ -210,7 +210,7 @@ class Ledger:
 
     def store_working_keys(self, terminal_id: str, pik: bytes, mak: bytes) -> None:
         """Keep the PIK and MAK just sent at sign-on (sealed) and note the sign-on time."""
-        utc, _ = stamp(datetime.now(timezone.utc))
+        utc, _ = stamp(datetime.now(UTC))
         self._conn.execute(
             "UPDATE terminals SET pik_sealed = ?, mak_sealed = ?, signed_on_utc = ?"
             " WHERE terminal_id = ?",
@@ -232,7 +232,7 @@ class Ledger:
 
         ``pan`` is taken in clear and stored only masked and hashed.
         """
-        utc, local = stamp(moment or datetime.now(timezone.utc))
+        utc, local = stamp(moment or datetime.now(UTC))
         row = {"terminal_id": terminal_id, "merchant_id": merchant_id, "batch": batch,
                "stan": stan, "mti": mti, "txn_type": txn_type,
                "processing_code": processing_code, "amount": amount, "currency": currency,
