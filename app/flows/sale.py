@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from app.amount import format_yuan
 from app.cardread import CardData, read_card
-from app.errors import Refused
+from app.errors import InputError, Refused
 from app.receipt import sales_slip
 from app.terminal import Terminal
-from hal.errors import DeviceError
+from hal.errors import DeviceError, DeviceUnavailable
 from hal.testcards import TestCard
 from sync.online import KEY_PIK, KEY_TMK, META_PIK_KCV, CardForHost, OnlineResult
 from sync.responses import rule
@@ -99,7 +99,11 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
                       f"¥{format_yuan(limit)}")
     devices = term.devices
     if card_profile is not None:
-        devices.present(card_profile, pin=pin)
+        try:
+            devices.present(card_profile, pin=pin)
+        except DeviceUnavailable:
+            raise InputError("--card presents a test card to mock or virtual devices; with "
+                             "real devices leave it out and present the card") from None
     card = read_card(devices, interface=card_profile.interface if card_profile else None,
                      amount=amount, timeout=timeout)
     session = term.session
