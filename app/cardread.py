@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyemv.tlv
@@ -146,6 +147,17 @@ def _from_swipe(track2: str, track3: str | None) -> CardData:
                     track3=track3, service_code=rest[4:7])
 
 
+def _read_apdu_card(wait: Callable[[float], bytes], transceive: Callable[[bytes], bytes],
+                    done: Callable[[], None], interface: str, amount: int,
+                    timeout: float) -> CardData:
+    """Wait for a card on a reader that speaks APDUs, read it, and let it go."""
+    wait(timeout)
+    try:
+        return _read_emv(transceive, interface, amount)
+    finally:
+        done()
+
+
 def read_card(devices: Devices, *, interface: str | None, amount: int,
               timeout: float = 30.0) -> CardData:
     """Wait for the card on ``interface`` (or the first that shows one) and read it."""
@@ -154,19 +166,12 @@ def read_card(devices: Devices, *, interface: str | None, amount: int,
     for kind in order:
         try:
             if kind == "chip" and isinstance(devices.card_reader, CardReader):
-                reader = devices.card_reader
-                reader.wait_for_card(each)
-                try:
-                    return _read_emv(reader.transceive, "chip", amount)
-                finally:
-                    reader.power_off()
+                r = devices.card_reader
+                return _read_apdu_card(r.wait_for_card, r.transceive, r.power_off, "chip",
+                                       amount, each)
             if kind == "tap" and isinstance(devices.contactless, ContactlessReader):
-                field = devices.contactless
-                field.poll(each)
-                try:
-                    return _read_emv(field.transceive, "tap", amount)
-                finally:
-                    field.release()
+                c = devices.contactless
+                return _read_apdu_card(c.poll, c.transceive, c.release, "tap", amount, each)
             if kind == "swipe" and devices.pinpad is not None:
                 stripe = devices.pinpad.read_magstripe(each)
                 return _from_swipe(stripe.track2, stripe.track3)
