@@ -63,8 +63,8 @@ def _env() -> dict[str, str]:
 def posterm_cmd(*args: str | Path, timeout: float = RUN_TIMEOUT) -> Run:
     """Run ``posterm ARGS`` as its own process."""
     shown = tuple(str(a) for a in args)
-    proc = subprocess.run([PY, "-m", "app", *shown], capture_output=True, text=True,
-                          encoding="utf-8", timeout=timeout, cwd=REPO, env=_env())
+    proc = subprocess.run([PY, "-m", "app", *shown], check=False, capture_output=True,
+                          text=True, encoding="utf-8", timeout=timeout, cwd=REPO, env=_env())
     return Run(shown, proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -105,7 +105,7 @@ class HostSim:
         self.data = data
         self.log_path = log
         data.mkdir(parents=True, exist_ok=True)
-        self._log = open(log, "w", encoding="utf-8")
+        self._log = open(log, "w", encoding="utf-8")  # noqa: SIM115 (open while the host runs)
         self.proc = subprocess.Popen(
             [PY, "-m", "host", "--data", str(data), "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=REPO, env=_env())

@@ -6,9 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from conftest import (Terminal, assert_one_clean_error_line, free_closed_port,
-                      posterm, posterm_cmd, set_config)
+from conftest import (
+    Terminal,
+    assert_one_clean_error_line,
+    free_closed_port,
+    posterm,
+    posterm_cmd,
+    set_config,
+)
 
 
 @pytest.fixture

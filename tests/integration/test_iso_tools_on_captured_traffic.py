@@ -7,8 +7,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import DAY_SALES, Captured, Day, Run, posterm_cmd
+
 from storage.journal import Journal
 from storage.keyfile import load_key_file
 
@@ -103,7 +103,8 @@ def test_iso_decode_reads_every_captured_frame(day: Day, decoded: dict, form: st
 
 
 @pytest.mark.parametrize("card", [c for c, *_ in DAY_SALES if c != "host-silent"])
-def test_decoded_sale_request_and_reply_carry_stan_amount_and_outcome(day: Day, decoded: dict, card: str):
+def test_decoded_sale_request_and_reply_carry_stan_amount_and_outcome(day: Day, decoded: dict,
+                                                                     card: str):
     out = day.sales[card].json()
     req = _decode(decoded, _sale_request(day, decoded, card).raw)
     assert req["mti"] == "0200"
