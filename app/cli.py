@@ -152,7 +152,7 @@ def signon(ctx: click.Context, as_json: bool) -> None:
                    + f" — batch {batch:06d}")
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("amount")
 @click.option("--card", "card_name", metavar="PROFILE",
               help="Present this test card to the mock devices (see 'posterm cards').")
@@ -283,4 +283,15 @@ def demo(keep: Path | None) -> None:
 
 
 def main() -> None:
-    cli(prog_name="posterm")
+    """Entry point: click's usage errors become one line too (exit 2)."""
+    try:
+        cli.main(prog_name="posterm", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("posterm: aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"posterm: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
