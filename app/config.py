@@ -17,6 +17,8 @@ from typing import Any
 import tomli_w
 
 from app.errors import ConfigError
+from hal.errors import DeviceURLError
+from hal.registry import allowed_forms, validate_url
 
 CONFIG_NAME = "posterm.toml"
 DB_NAME = "posterm.db"
@@ -53,8 +55,6 @@ def _host_address(v: Any) -> bool:
 
 def _device(role: str) -> Callable[[Any], bool]:
     def check(v: Any) -> bool:
-        from hal.errors import DeviceURLError
-        from hal.registry import validate_url
         if not isinstance(v, str):
             return False
         try:
@@ -65,13 +65,7 @@ def _device(role: str) -> Callable[[Any], bool]:
     return check
 
 
-DEVICE_FORMS = {
-    "card_reader": "mock:, pcsc:, pcsc:<reader name>",
-    "contactless": "mock:, nfc:usb, nfc:usb:VID:PID, nfc:tty:DEV:DRIVER, nfc:udp:HOST:PORT, "
-                   "pcsc:<reader name>",
-    "pinpad": "mock:, serial:/dev/ttyUSB0?baudrate=19200",
-    "printer": "mock:, usb:VID:PID, serial:DEV?baudrate=N, tcp:HOST:PORT, file:PATH",
-}
+DEVICE_ROLES = ("card_reader", "contactless", "pinpad", "printer")
 
 SCHEMA: dict[str, dict[str, Setting]] = {
     "terminal": {
@@ -94,8 +88,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "response_timeout": Setting(30, _seconds, "seconds, more than 0 and at most 600"),
         "mac_algorithm": Setting("ecb", lambda v: v in ("ecb", "x919"), "ecb or x919"),
     },
-    "devices": {role: Setting("mock:", _device(role), forms)
-                for role, forms in DEVICE_FORMS.items()},
+    "devices": {role: Setting("mock:", _device(role), ", ".join(allowed_forms(role)))
+                for role in DEVICE_ROLES},
     "receipts": {
         "cardholder_copy": Setting(True, lambda v: isinstance(v, bool), "true or false"),
     },
@@ -105,7 +99,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
 #: Keys a file must spell out: a file cut short must not fall back to a laptop default
 #: (mock devices, the local host) on a shop's box.
 REQUIRED = (("terminal", "terminal_id"), ("terminal", "merchant_id"), ("host", "address"),
-            *(("devices", role) for role in DEVICE_FORMS))
+            *(("devices", role) for role in DEVICE_ROLES))
 
 
 @dataclass(frozen=True)

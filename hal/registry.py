@@ -176,6 +176,7 @@ class Scheme:
 SCHEMES: dict[str, dict[str, Scheme]] = {
     "card_reader": {
         "pcsc": Scheme("drivers.pcsc", ("pcsc:", "pcsc:<reader name>"), _pcsc(name_required=False)),
+        "trace": Scheme("drivers.trace", ("trace:PATH",), _file),
         "mock": Scheme("drivers.mock", ("mock:",), _mock()),
     },
     "contactless": {
@@ -185,6 +186,7 @@ SCHEMES: dict[str, dict[str, Scheme]] = {
             _nfc,
         ),
         "pcsc": Scheme("drivers.pcsc", ("pcsc:<reader name>",), _pcsc(name_required=True)),
+        "trace": Scheme("drivers.trace", ("trace:PATH",), _file),
         "mock": Scheme("drivers.mock", ("mock:",), _mock()),
     },
     "pinpad": {

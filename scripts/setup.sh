@@ -29,6 +29,14 @@ fi
 stamp=.venv/.posterm-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e '.[test]'
+    extras=test
+    # pyscard compiles against libpcsclite-dev; without it the device drivers stay out
+    # and the mock devices still work.
+    if dpkg-query -W -f='${Status}' libpcsclite-dev 2>/dev/null | grep -q "install ok installed"; then
+        extras=test,devices
+    else
+        echo "setup: libpcsclite-dev missing: real and virtual device drivers not installed" >&2
+    fi
+    .venv/bin/python -m pip install -q -e ".[$extras]"
     touch "$stamp"
 fi
