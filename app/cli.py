@@ -188,10 +188,34 @@ def sale(ctx: click.Context, amount: str, card_name: str | None, pin: str | None
         click.echo(f"{status} {data['response_code']} {data['message']} — ¥{data['amount_yuan']}"
                    f" {data['pan_masked']} STAN {data['stan']} RRN {data['rrn'] or '-'}"
                    f" AUTH {data['auth_code'] or '-'}")
-        for err in data["receipt_errors"]:
-            click.echo(f"warning: {err}", err=True)
+    for err in data["receipt_errors"]:
+        click.echo(f"posterm: warning: {err}; 'posterm reprint --pending' prints it later",
+                   err=True)
     if data["result"] != "approved":
         sys.exit(EXIT_DECLINED)
+
+
+@cli.command()
+@click.option("--stan", type=int, help="The transaction's STAN (凭证号); default: the last one.")
+@click.option("--pending", is_flag=True, help="Print every slip that did not come out.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def reprint(ctx: click.Context, stan: int | None, pending: bool, as_json: bool) -> None:
+    """Reprint a slip (marked DUPLICATE), or print the ones a printer fault held back."""
+    from app.flows.slips import reprint as do_reprint
+    term = _open_terminal(ctx)
+    results = do_reprint(term, stan=stan, pending=pending)
+    if as_json:
+        _print_json({"reprinted": results})
+    else:
+        if not results:
+            click.echo("no slips waiting" if pending else "nothing to reprint")
+        for r in results:
+            click.echo(f"STAN {r['stan']}: " + ("printed" if r["printed"] else
+                                                "not printed: " + "; ".join(r["errors"])))
+    if any(not r["printed"] for r in results):
+        sys.exit(EXIT_UNREACHABLE)
 
 
 @cli.command()

@@ -19,6 +19,7 @@ def rows(records: Iterable[TransactionRecord]) -> list[dict]:
              "card_org": r.card_org, "entry_mode": r.entry_mode,
              "response_code": r.response_code, "rrn": r.rrn, "auth_code": r.auth_code,
              "reversal": (r.reversal_state or "").lower() or None,
+             "receipt": r.receipt_state,
              "time_utc": r.created_utc, "time_local": r.created_local}
             for r in records]
 

@@ -106,6 +106,7 @@ class TransactionRecord:
     updated_local: str
     reversal_state: str | None
     reversal_reason: str | None
+    receipt_state: str | None    # None (no slip for it), 'printed', 'unprinted'
     extra: dict
 
 
@@ -126,7 +127,7 @@ SELECT t.id, t.txn_type, t.state, t.amount, t.currency, t.stan, t.batch, t.termi
        t.merchant_id, t.operator, t.pan_masked, t.pan_hash, t.card_org, t.entry_mode,
        t.card_seq, t.pin_entered, t.response_code, t.rrn, t.auth_code, t.settlement_date,
        t.created_utc, t.created_local, t.updated_utc, t.updated_local,
-       r.state, r.reason, t.extra
+       r.state, r.reason, t.receipt_state, t.extra
 FROM transactions AS t
 LEFT JOIN reversals AS r ON r.id = (SELECT max(id) FROM reversals WHERE txn_id = t.id)
 """
@@ -522,6 +523,27 @@ class Journal:
             args.append(int(limit))
         with self._read() as conn:
             return [_record(row) for row in conn.execute(sql, args)]
+
+    def set_receipt_state(self, txn_id: int, printed: bool, *, error: str | None = None) -> None:
+        """Record whether the transaction's slip came out; an unprinted one is offered again."""
+        when = self._now()
+        state = "printed" if printed else "unprinted"
+        with self._write() as conn:
+            self._state_for_update(conn, txn_id)
+            conn.execute(
+                "UPDATE transactions SET receipt_state = ?, updated_utc = ?, updated_local = ? WHERE id = ?",
+                (state, when[0], when[1], txn_id),
+            )
+            detail: dict[str, Any] = {"txn_id": txn_id, "receipt": state}
+            if error:
+                detail["error"] = error
+            self._audit(conn, "receipt." + state, "system", detail, when)
+
+    def unprinted_receipts(self) -> list[TransactionRecord]:
+        """Transactions whose slip could not be printed, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(f"{_RECORD_SQL} WHERE t.receipt_state = 'unprinted' ORDER BY t.id")
+            return [_record(row) for row in rows]
 
     # ------------------------------------------------------------ audit
 

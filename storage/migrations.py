@@ -115,6 +115,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, '{GENESIS_HASH}')",
         ),
     ),
+    Migration(
+        2,
+        "transactions: whether the slip was printed, so an unprinted one is offered again",
+        (
+            """ALTER TABLE transactions ADD COLUMN receipt_state TEXT
+                CHECK (receipt_state IN ('printed', 'unprinted'))""",
+            """CREATE INDEX transactions_unprinted ON transactions (receipt_state)
+                WHERE receipt_state = 'unprinted'""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

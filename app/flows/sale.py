@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from app.amount import format_yuan
 from app.cardread import CardData, read_card
 from app.errors import InputError, Refused
-from app.receipt import sales_slip
+from app.flows.slips import print_slips
 from app.terminal import Terminal
-from hal.errors import DeviceError, DeviceUnavailable
+from hal.errors import DeviceUnavailable
 from hal.testcards import TestCard
 from sync.online import KEY_PIK, KEY_TMK, META_PIK_KCV, CardForHost, OnlineResult
 from sync.responses import rule
@@ -71,25 +71,6 @@ def _pin_block(term: Terminal, card: CardData, amount: int) -> bytes:
     return pad.get_pin_block(card.pan, PIN_KEY_INDEX)
 
 
-def print_slips(term: Terminal, result: OnlineResult) -> list[str]:
-    """Print the merchant (and cardholder) copy; a printer fault never undoes the sale."""
-    printer = term.devices.printer
-    if printer is None:
-        return ["no printer configured"]
-    copies = ["merchant"] + (["cardholder"] if term.config["receipts"]["cardholder_copy"]
-                             else [])
-    width = int(printer.info().get("width", 32))
-    errors = []
-    for copy in copies:
-        try:
-            printer.print_document(sales_slip(result.record, term.merchant, copy=copy,
-                                              width=width))
-        except DeviceError as exc:
-            log.warning("receipt %s copy not printed: %s", copy, exc)
-            errors.append(f"{copy} copy not printed: {exc}")
-    return errors
-
-
 def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = None,
              pin: str | None = None, timeout: float = 30.0) -> SaleOutcome:
     """One sale from card to receipt; the journal holds every step before the next."""
@@ -116,5 +97,5 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
             track3=card.track3, card_seq=card.card_seq if card.interface != "swipe" else None),
         amount, pin_block=pin_block,
         extra={k: v for k, v in (("aid", card.aid), ("label", card.label)) if v})
-    errors = print_slips(term, result) if result.approved else []
+    errors = print_slips(term, result.record) if result.approved else []
     return SaleOutcome(result, card, errors)
