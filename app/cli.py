@@ -286,6 +286,56 @@ def cards(as_json: bool) -> None:
 
 
 @cli.group()
+def card() -> None:
+    """Card tools: record a card session as a replayable trace."""
+
+
+@card.command("record")
+@click.option("--reader", "reader_url", required=True, metavar="URL",
+              help="The reader: pcsc:, pcsc:<name>, nfc:..., mock:, trace:PATH.")
+@click.option("-o", "--output", "out", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The trace file to write.")
+@click.option("--contactless", is_flag=True, help="Read a pcsc:/mock: reader as contactless.")
+@click.option("--card", "card_name", metavar="PROFILE", help="Test card for a mock reader.")
+@click.option("--keep-sensitive", is_flag=True,
+              help="Keep the clear PAN and track data in the file (warns).")
+@click.option("--timeout", type=float, default=30.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def card_record(ctx: click.Context, reader_url: str, out: Path, contactless: bool,
+                card_name: str | None, keep_sensitive: bool, timeout: float,
+                as_json: bool) -> None:
+    """Record one card session (selection, GPO, records) to a trace file."""
+    from app.cardrecord import record
+    from app.errors import InputError
+    from app.redaction import setup_logging
+    from hal.testcards import CATALOGUE
+    from storage.pan import mask_pan
+    profile = None
+    if card_name is not None:
+        profile = CATALOGUE.get(card_name)
+        if profile is None:
+            raise InputError(f"unknown card profile {card_name!r}: see 'posterm cards'")
+    setup_logging(None, verbose=ctx.obj["verbose"])
+    if keep_sensitive:
+        click.echo("posterm: warning: the trace keeps the clear PAN and track data: treat the "
+                   "file as cardholder data", err=True)
+    data, trace = record(reader_url, out, data_dir=ctx.obj["data"],
+                         keep_sensitive=keep_sensitive, contactless=contactless,
+                         test_card=profile, timeout=timeout)
+    summary = {"file": str(out), "interface": trace["interface"], "aid": data.aid,
+               "label": data.label, "pan_masked": mask_pan(data.pan), "expiry": data.expiry,
+               "apdus": len(trace["apdus"]), "masked": not keep_sensitive}
+    if as_json:
+        _print_json(summary)
+    else:
+        click.echo(f"recorded {summary['apdus']} APDUs to {out}: {data.aid} {data.label or ''} "
+                   f"{summary['pan_masked']} exp {data.expiry}"
+                   + ("" if keep_sensitive else " (card data masked)"))
+
+
+@cli.group()
 def iso() -> None:
     """ISO 8583 tools for the dialect: decode a message, compute its MAC."""
 

@@ -52,6 +52,10 @@ def setup_logging(log_path: Path | None, *, verbose: bool = False) -> None:
         handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
     if verbose:
         handlers.append(logging.StreamHandler())
+    if not handlers:
+        # Some libraries call logging.basicConfig() on import (python-escpos does), which
+        # would print INFO lines at the cashier; a root handler makes that a no-op.
+        handlers.append(logging.NullHandler())
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in handlers:
         handler.addFilter(RedactingFilter())
