@@ -286,6 +286,27 @@ def cards(as_json: bool) -> None:
 
 
 @cli.group()
+def audit() -> None:
+    """The hash-chained audit log of every money-moving action."""
+
+
+@audit.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def audit_verify(ctx: click.Context, as_json: bool) -> None:
+    """Check the audit chain: an edited, inserted or deleted row is reported (exit 1)."""
+    term = _open_terminal(ctx)
+    problems = term.journal.verify_audit()
+    if as_json:
+        _print_json({"intact": not problems, "problems": problems})
+    else:
+        click.echo("audit log intact" if not problems else "\n".join(problems))
+    if problems:
+        sys.exit(EXIT_DECLINED)
+
+
+@cli.group()
 def card() -> None:
     """Card tools: record a card session as a replayable trace."""
 
