@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,8 +45,11 @@ class MultipleCards(DeviceError):
 class NfcReader(ContactlessReader):
     """A contactless reader opened by nfcpy from a device path."""
 
-    def __init__(self, url: DeviceURL) -> None:
+    def __init__(self, url: DeviceURL,
+                 open_frontend: Callable[[str], nfc.ContactlessFrontend] = nfc.ContactlessFrontend,
+                 ) -> None:
         self._url = url
+        self._open_frontend = open_frontend
         self._path = url.path
         self._clf: nfc.ContactlessFrontend | None = None
         self._tag: nfc.tag.tt4.Type4Tag | None = None
@@ -61,7 +64,7 @@ class NfcReader(ContactlessReader):
             raise DeviceUnavailable(f"The contactless reader {self._url.text} is closed")
         if self._clf is None:
             try:
-                clf = nfc.ContactlessFrontend(self._path)
+                clf = self._open_frontend(self._path)
             except OSError as exc:
                 raise DeviceUnavailable(_unavailable(self._url.text, exc)) from None
             except (ValueError, ImportError) as exc:  # a path nfcpy cannot take, no libusb
