@@ -46,6 +46,10 @@ def _seconds(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 600
 
 
+def _file_or_empty(v: Any) -> bool:
+    return isinstance(v, str) and (v == "" or Path(v).is_file())
+
+
 def _host_address(v: Any) -> bool:
     if not isinstance(v, str) or ":" not in v:
         return False
@@ -87,6 +91,15 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "connect_timeout": Setting(5, _seconds, "seconds, more than 0 and at most 600"),
         "response_timeout": Setting(30, _seconds, "seconds, more than 0 and at most 600"),
         "mac_algorithm": Setting("ecb", lambda v: v in ("ecb", "x919"), "ecb or x919"),
+        "tls": Setting(False, lambda v: isinstance(v, bool), "true or false"),
+        "ca_file": Setting("", _file_or_empty,
+                           "the path of a PEM CA file that exists, or \"\" for the system's"),
+        "client_cert": Setting("", _file_or_empty,
+                               "the path of a PEM certificate file that exists, or \"\""),
+        "client_key": Setting("", _file_or_empty,
+                              "the path of a PEM key file that exists, or \"\""),
+        "server_name": Setting("", _text(r"[A-Za-z0-9.-]{0,253}"),
+                               "the host name in the host's certificate, or \"\""),
     },
     "devices": {role: Setting("mock:", _device(role), ", ".join(allowed_forms(role)))
                 for role in DEVICE_ROLES},

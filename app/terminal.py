@@ -59,7 +59,11 @@ class Terminal:
             link=LinkConfig(host=host, port=port, tpdu=bytes.fromhex(h["tpdu"]),
                             header=bytes.fromhex(h["header"]),
                             connect_timeout=float(h["connect_timeout"]),
-                            response_timeout=float(h["response_timeout"])),
+                            response_timeout=float(h["response_timeout"]),
+                            tls=h["tls"], ca_file=h["ca_file"] or None,
+                            client_cert=h["client_cert"] or None,
+                            client_key=h["client_key"] or None,
+                            server_name=h["server_name"] or None),
             operator=t["operator"], mac_algorithm=h["mac_algorithm"], currency=t["currency"]))
         self._opened.append(session)
         return session

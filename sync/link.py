@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,19 @@ class LinkConfig:
     header: bytes = bytes.fromhex("602200000000")
     connect_timeout: float = 5.0
     response_timeout: float = 30.0
+    tls: bool = False
+    ca_file: str | None = None          # None: the system's trust store
+    client_cert: str | None = None      # PEM with the certificate (and key, unless client_key)
+    client_key: str | None = None
+    server_name: str | None = None      # None: the host name or address connected to
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context for this link (server certificate always verified)."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.client_cert:
+            context.load_cert_chain(self.client_cert, self.client_key)
+        return context
 
 
 def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes:
@@ -54,11 +68,23 @@ class HostLink:
             return
         c = self.config
         try:
-            self._sock = socket.create_connection((c.host, c.port), timeout=c.connect_timeout)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = socket.create_connection((c.host, c.port), timeout=c.connect_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
             raise HostUnreachable(f"host {c.host}:{c.port} unreachable ({exc.strerror or exc})") \
                 from None
+        if c.tls:
+            try:
+                sock = c.ssl_context().wrap_socket(sock, server_hostname=c.server_name or c.host)
+            except ssl.SSLCertVerificationError as exc:
+                sock.close()
+                raise HostUnreachable(f"host {c.host}:{c.port}: TLS certificate not trusted "
+                                      f"({exc.verify_message})") from None
+            except (ssl.SSLError, OSError) as exc:
+                sock.close()
+                raise HostUnreachable(f"host {c.host}:{c.port}: TLS handshake failed ({exc})") \
+                    from None
+        self._sock = sock
 
     def close(self) -> None:
         if self._sock is not None:

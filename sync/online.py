@@ -37,6 +37,14 @@ META_PIK_KCV = "pik_kcv"
 META_SIGNON_REQUIRED = "signon_required"
 META_SIGNED_ON = "signed_on_utc"
 REVERSAL_DONE_CODES = ("00", "25")   # 25: the host never saw the original, nothing to undo
+META_HOST_REQUEST = "host_request"
+
+#: The reply header's "processing request" (low nibble of its third byte), as UnionPay
+#: hosts use it: what the host asks the terminal to do next.
+HOST_REQUESTS = {1: "download terminal parameters", 2: "upload terminal status",
+                 3: "sign on again", 4: "update CA public keys",
+                 5: "download IC card parameters", 6: "TMS parameter download"}
+SIGN_ON_AGAIN = 3
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,19 @@ class HostSession:
         message.verify_mac(raw, self.config.mac_algorithm, self._mak())
         return codec.decode(raw)
 
+    def _exchange(self, raw: bytes, request: dict[str, str]) -> bytes:
+        """One request/reply over the link, honouring what the reply's header asks for."""
+        reply = self.link.exchange(raw, self._accept(request))
+        header = self.link.last_header
+        if header is not None and len(header) >= 3:
+            wanted = header[2] & 0x0F
+            if wanted == SIGN_ON_AGAIN:
+                self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+            if wanted in HOST_REQUESTS:
+                log.info("host asks the terminal to %s", HOST_REQUESTS[wanted])
+                self.journal.set_meta(META_HOST_REQUEST, HOST_REQUESTS[wanted])
+        return reply
+
     # -- sign-on --------------------------------------------------------------------------
     def sign_on(self) -> dict[str, str]:
         """0800/0810: download PIK and MAK under the TMK, check both, adopt the host's batch."""
@@ -121,8 +142,8 @@ class HostSession:
         request = message.build(TxnType.SIGN_ON, self.config.ids, stan=stan,
                                 batch=self.journal.current_batch(),
                                 fields={"63": f"{self.config.operator:<3}"[:3]})
-        raw = self.link.exchange(message.encode_with_mac(request, self.config.mac_algorithm, None),
-                                 self._accept(request))
+        raw = self._exchange(message.encode_with_mac(request, self.config.mac_algorithm, None),
+                             request)
         reply = codec.decode(raw)
         code = reply.get("39", "")
         if code != "00":
@@ -149,6 +170,15 @@ class HostSession:
         if self.needs_sign_on():
             self.sign_on()
 
+    def echo(self) -> dict[str, str]:
+        """0820/0830 echo test: is the host there (armed reversals go first)."""
+        self.flush_reversals()
+        request = message.build(TxnType.ECHO, self.config.ids, stan=self.journal.next_stan(),
+                                batch=self.journal.current_batch())
+        raw = self._exchange(message.encode_with_mac(request, self.config.mac_algorithm,
+                                                     self._mak()), request)
+        return self._verified(raw)
+
     # -- reversals ------------------------------------------------------------------------
     def flush_reversals(self) -> int:
         """Send every armed reversal, oldest first; stops at the first that gets no answer."""
@@ -165,9 +195,9 @@ class HostSession:
                                     batch=record.batch, fields=fields)
             request["t"] = REVERSAL_MTI[original.spec.mti]
             self.journal.reversal_attempted(rev.id)
-            raw = self.link.exchange(
+            raw = self._exchange(
                 message.encode_with_mac(request, self.config.mac_algorithm, self._mak()),
-                self._accept(request))
+                request)
             reply = self._verified(raw)
             code = reply.get("39", "")
             if code in REVERSAL_DONE_CODES:
@@ -213,7 +243,7 @@ class HostSession:
             entry_mode=card.entry_mode, card_seq=card.card_seq,
             pin_entered=pin_block is not None, reversible=txn.spec.reversible, extra=extra))
         try:
-            raw = self.link.exchange(raw_request, self._accept(request))
+            raw = self._exchange(raw_request, request)
         except HostUnreachable as exc:
             self.journal.fail_unsent(txn_id, str(exc))
             raise
