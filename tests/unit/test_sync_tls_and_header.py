@@ -116,8 +116,8 @@ def test_tls_with_the_test_ca_and_a_client_certificate(pki):
     assert reply["39"] == "00"
 
 
-def test_tls_refuses_a_host_whose_certificate_the_ca_did_not_sign(pki, tmp_path):
-    ca, files = pki
+def test_tls_refuses_a_host_whose_certificate_the_ca_did_not_sign(pki):
+    _, files = pki
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(*files["server"])
     port = _host(bytes(6), tls=server)
