@@ -45,11 +45,13 @@ class VirtualNfcCard:
         return f"nfc:udp:{self.host}:{self.port}"
 
     def start(self, profile: str = "mc-tap", *, trace: str | os.PathLike[str] | None = None,
-              leave_after: int | None = None, frame_size: int | None = None) -> str:
-        """Start the card with ``profile`` (or ``trace``) and return the reader URL."""
+              leave_after: int | None = None, frame_size: int | None = None,
+              technology: str = "A") -> str:
+        """Start the card with ``profile`` (or ``trace``), as a Type ``technology`` (A or B)
+        ISO-DEP card, and return the reader URL."""
         self.stop()
         argv = [sys.executable, "-m", "drivers.virtual.nfc",
-                "--listen", f"{self.host}:{self.port}"]
+                "--listen", f"{self.host}:{self.port}", "--type", technology]
         argv += ["--trace", os.fspath(trace)] if trace is not None else ["--profile", profile]
         if leave_after is not None:
             argv += ["--leave-after", str(leave_after)]

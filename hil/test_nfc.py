@@ -172,6 +172,15 @@ def test_small_frames_chain_commands_and_responses(
     assert read_pan_and_expiry(reader.transceive) == (card.pan, card.expiry, card.aid)
 
 
+def test_type_b_card_is_read_like_a_type_a_card(
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+) -> None:
+    card = test_card("unionpay-debit-chip")  # a chip profile, served with the PPSE
+    reader = open_reader(virtual_nfc_card.start(card.name, technology="B"))
+    assert len(reader.poll(5.0)) == 4  # the PUPI
+    assert read_pan_and_expiry(reader.transceive) == (card.pan, card.expiry, card.aid)
+
+
 def test_card_is_activated_again_after_release(
     virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
 ) -> None:

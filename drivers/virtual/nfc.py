@@ -1,13 +1,14 @@
-"""A contactless EMV card on nfcpy's ``udp`` driver: a Type 4A target answering ISO-DEP I-blocks.
+"""A contactless EMV card on nfcpy's ``udp`` driver: a Type 4A (or 4B) target answering ISO-DEP I-blocks.
 
 Run ``python -m drivers.virtual.nfc --profile mc-tap --listen 127.0.0.1:54321`` and open
 the reader ``nfc:udp:127.0.0.1:54321``; the card serves a test-card profile (through
 :class:`drivers.cardsim.CardApplet` with the contactless PPSE) or a recorded trace.
 
 nfcpy's udp driver does ISO 14443-3 for a listening target (SENS_RES, anticollision,
-SEL_RES) and hands back the first frame after selection, the RATS. nfcpy has no ISO-DEP
+SEL_RES; SENSB_RES for ``--type B``) and hands back the first frame after it, the RATS
+(ATTRIB). nfcpy has no ISO-DEP
 *target* (its tag emulation is Type 3 only), so :class:`IsoDepCard` does ISO 14443-4 on
-the card's side: the ATS, block numbers, R(ACK)/R(NAK), chaining both ways, DESELECT.
+the card's side: the ATS (ATTRIB answer), block numbers, R(ACK)/R(NAK), chaining both ways, DESELECT.
 The udp driver carries frames without CRC, so a block here is PCB + INF.
 """
 
@@ -29,7 +30,9 @@ import nfc.clf
 from hal.errors import DeviceError
 from hal.testcards import CATALOGUE, test_card
 
-__all__ = ["FRAME_SIZES", "IsoDepCard", "ats", "fsd_of_rats", "main"]
+__all__ = [
+    "FRAME_SIZES", "IsoDepCard", "activation", "ats", "fsd_of_rats", "listen_target", "main",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,25 +166,58 @@ def _on_signal(signum: int, frame: object) -> None:
     raise _Stop
 
 
-def serve(clf: nfc.ContactlessFrontend, source: CardSource, uid: bytes, *, ats_bytes: bytes,
-          max_inf: int | None, leave_after: int | None, on_leave: Callable[[], None]) -> None:
+def listen_target(technology: str, uid: bytes, frame_size: int, fwi: int = FWI) -> nfc.clf.LocalTarget:
+    """What the card answers while the reader senses: Type A (SENS_RES, UID, SEL_RES with the
+    ISO 14443-4 bit) or Type B (SENSB_RES with ``uid`` as PUPI, FSCI, ISO 14443-4, FWI)."""
+    if technology == "A":
+        return nfc.clf.LocalTarget("106A", sens_res=_SENS_RES, sdd_res=uid, sel_res=_SEL_RES)
+    fsci = max(i for i, size in enumerate(FRAME_SIZES) if size <= frame_size)
+    # Protocol info: 106 kbit/s only; FSCI | protocol type 1 (ISO 14443-4); FWI, no NAD/CID.
+    sensb_res = b"\x50" + uid + bytes(4) + bytes([0x00, fsci << 4 | 0x01, (fwi & 0x0F) << 4])
+    return nfc.clf.LocalTarget("106B", sensb_res=sensb_res)
+
+
+def activation(technology: str, frame: bytes, uid: bytes, ats_bytes: bytes) -> tuple[int, bytes] | None:
+    """The reader's frame size and the card's answer to its activation frame (RATS -> ATS for
+    Type A; ATTRIB for this PUPI -> MBLI/CID 00 for Type B), or None for any other frame."""
+    if technology == "A" and frame[:1] == b"\xe0" and len(frame) == 2:
+        return fsd_of_rats(frame), ats_bytes
+    if technology == "B" and frame[:1] == b"\x1d" and frame[1:5] == uid and len(frame) >= 9:
+        return FRAME_SIZES[min(frame[6] & 0x0F, 8)], b"\x00"
+    return None
+
+
+# Frames of sensing and activation (SENS_REQ, WUPA, RATS, SENSB_REQ, ATTRIB): in the active
+# state they mean the reader restarted without switching its field off first (a killed
+# process sends no RFOFF), so the card goes back to waiting in the field.
+_RESTART_FRAMES = (0x26, 0x52, 0xE0, 0x05, 0x1D)
+
+
+def serve(clf: nfc.ContactlessFrontend, source: CardSource, uid: bytes, *, technology: str,
+          ats_bytes: bytes, frame_size: int, leave_after: int | None,
+          on_leave: Callable[[], None]) -> None:
     """Wait in the field for readers and answer them until stopped; counts APDUs for leave_after."""
     answered = 0
-    target = nfc.clf.LocalTarget("106A", sens_res=_SENS_RES, sdd_res=uid, sel_res=_SEL_RES)
+    target = listen_target(technology, uid, frame_size)
     while True:
         started = time.monotonic()
-        activated = clf.listen(target, 10.0)
-        rats = activated.tt4_cmd if activated is not None else None
-        if not rats or rats[0] != 0xE0:
+        try:
+            activated = clf.listen(target, 10.0)
+        except nfc.clf.CommunicationError as exc:  # udp listen_ttb lets RFOFF through
+            log.info("field off during activation: %s", exc)
+            continue
+        frame = activated.tt4_cmd if activated is not None else None
+        found = activation(technology, bytes(frame), uid, ats_bytes) if frame else None
+        if found is None:
             if activated is None and time.monotonic() - started < 1.0:
                 # nfcpy's listen gives up at once when another socket took the port.
                 log.warning("udp port busy; trying again")
                 time.sleep(0.5)
             continue  # no reader, or a stray frame of an earlier session
-        card = IsoDepCard(source.transceive, fsd_of_rats(rats), max_inf)
+        fsd, reply = found
+        card = IsoDepCard(source.transceive, fsd, frame_size - 3)
         source.reset()
-        log.info("activated by a reader (RATS %s)", bytes(rats).hex())
-        reply: bytes | None = ats_bytes
+        log.info("activated by a reader (%s)", bytes(frame).hex())
         while True:
             try:
                 block = clf.exchange(reply, None)
@@ -191,9 +227,7 @@ def serve(clf: nfc.ContactlessFrontend, source: CardSource, uid: bytes, *, ats_b
             except nfc.clf.CommunicationError as exc:
                 log.info("link error: %s", exc)
                 break
-            if block is None or block[:1] in (b"\x26", b"\x52", b"\xe0"):
-                # A new SENS_REQ/WUPA or RATS: the reader restarted without its field going
-                # off first (a killed process sends no RFOFF). Start over in the field.
+            if not block or block[0] in _RESTART_FRAMES:
                 break
             before = card.apdus
             reply = card.handle(bytes(block))
@@ -258,6 +292,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--listen", type=_parse_listen, default=("127.0.0.1", 54321),
                         metavar="HOST:PORT", help="udp address (port 0: pick a free one); "
                         "nfcpy binds the port on every interface")
+    parser.add_argument("--type", choices=("A", "B"), default="A",
+                        help="ISO 14443 Type A (default; RATS/ATS) or Type B (ATTRIB)")
     parser.add_argument("--leave-after", type=int, metavar="N",
                         help="leave the field after answering N APDUs, and stay away")
     parser.add_argument("--frame-size", type=int, default=256, metavar="BYTES",
@@ -295,11 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         clf.close()
         log.info("the card left the field")
 
-    print(f"virtual nfc card {name} (Type 4A, UID {uid.hex().upper()}) on udp {host}:{port}",
+    print(f"virtual nfc card {name} (Type 4{args.type}, "
+          f"{'UID' if args.type == 'A' else 'PUPI'} {uid.hex().upper()}) on udp {host}:{port}",
           flush=True)
     try:
-        serve(clf, source, uid, ats_bytes=ats(frame_size, FWI, historical),
-              max_inf=frame_size - 3, leave_after=args.leave_after, on_leave=leave)
+        serve(clf, source, uid, technology=args.type, ats_bytes=ats(frame_size, FWI, historical),
+              frame_size=frame_size, leave_after=args.leave_after, on_leave=leave)
         while left:
             signal.pause()
     except _Stop:

@@ -5,7 +5,7 @@ import nfc.clf
 import nfc.tag.tt4
 import pytest
 
-from drivers.virtual.nfc import FRAME_SIZES, IsoDepCard, ats, fsd_of_rats
+from drivers.virtual.nfc import FRAME_SIZES, IsoDepCard, activation, ats, fsd_of_rats, listen_target
 
 
 def echo_with_ok(command: bytes) -> bytes:
@@ -50,6 +50,27 @@ def test_ats_rounds_a_frame_size_down_to_one_iso_allows():
                                            (b"\xe0\x00", 16), (b"\xe0\xf0", 256)])
 def test_reader_frame_size_comes_from_the_rats_fsdi(rats, fsd):
     assert fsd_of_rats(rats) == fsd
+
+
+def test_type_a_activation_is_the_rats_answered_with_the_ats():
+    assert activation("A", b"\xe0\x80", b"\x08\x01\x02\x03", b"ATS") == (256, b"ATS")
+    assert activation("A", b"\x02\x00\xa4", b"\x08\x01\x02\x03", b"ATS") is None
+
+
+def test_type_b_activation_is_an_attrib_for_this_pupi():
+    pupi = b"\x08\x01\x02\x03"
+    # nfcpy's Type4BTag sends 1D, PUPI, param 1 00, param 2 08 (FSDI 256), 01, 00.
+    assert activation("B", b"\x1d" + pupi + b"\x00\x08\x01\x00", pupi, b"ATS") == (256, b"\x00")
+    assert activation("B", b"\x1d" + b"\xff" * 4 + b"\x00\x08\x01\x00", pupi, b"ATS") is None
+
+
+def test_type_b_sensb_res_is_read_by_nfcpy_as_frame_size_and_waiting_time():
+    sensb_res = listen_target("B", b"\x08\x01\x02\x03", 64).sensb_res
+    assert len(sensb_res) == 12 and sensb_res[0] == 0x50
+    assert sensb_res[1:5] == b"\x08\x01\x02\x03"
+    # nfcpy's Type4BTag: FSCI = sensb_res[10] >> 4, FWI = sensb_res[11] >> 4.
+    assert FRAME_SIZES[sensb_res[10] >> 4] == 64 and sensb_res[10] & 0x0F == 0x01
+    assert sensb_res[11] >> 4 == 10
 
 
 # --- block rules -------------------------------------------------------------------------------
