@@ -94,13 +94,12 @@ class _Network(Network):  # type: ignore[misc]
     addresses and host names resolving to them work too."""
 
     def open(self, raise_not_found: bool = True) -> None:
-        if self._device:
-            self.close()
+        self.close()
         try:
-            self.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
-            self.device = None
             raise DeviceNotFoundError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        self.device = sock
 
 
 def _connection(url: DeviceURL, profile: str) -> Escpos:
@@ -185,6 +184,7 @@ class EscposPrinter(Printer):
         self.encoding = "gb18030" if model.chinese else "cp437"
         self._conn: Escpos | None = None
         self._answers = False  # the printer has answered a DLE EOT at least once
+        self._silent: Escpos | None = None  # a connection on which it did not answer
         self._closed = False
         self._warned_cjk = False
         self._lock = threading.Lock()
@@ -264,6 +264,7 @@ class EscposPrinter(Printer):
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        self._silent = None
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -275,30 +276,38 @@ class EscposPrinter(Printer):
         connections, and a printer switched off and on again is a new peer.
         """
         fresh = self._conn is None
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             conn = self._open()
             try:
                 status = self._ask(conn)
             except (OSError, EscposError) as exc:
                 self._drop()
-                if fresh or attempt == 2:
+                if fresh:
                     log.warning("printer %s: %s", self._url.text, exc)
                     raise PrinterFault(
                         f"Printer not reachable ({self._url.text}): check cable and power"
                     ) from exc
+                fresh = True
                 continue
-            if status is None and self._answers:
-                # It answered before and is silent now: unplugged, or a dead connection.
+            if status is None and self._answers and not fresh:
+                # It answered before and is silent now: a dead connection (cable pulled,
+                # printer restarted). A new connection tells whether it is still there.
                 self._drop()
-                if attempt == 2:
-                    raise PrinterFault(f"Printer not answering ({self._url.text}): check it")
+                fresh = True
                 continue
             return status
         return None  # not reached
 
     def _ask(self, conn: Escpos) -> PrinterStatus | None:
+        if conn is self._silent:
+            # Asked once on this connection without an answer: do not wait again, but
+            # still notice a peer that hung up.
+            if isinstance(conn, Network):
+                _drain_socket(conn.device)
+            return None
         printer = _query(conn, 1)
         if printer is None:
+            self._silent = conn
             return None
         self._answers = True
         offline_cause, paper = _query(conn, 2), _query(conn, 4)

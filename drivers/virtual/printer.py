@@ -42,12 +42,13 @@ class VirtualPrinter:
 
     def __init__(
         self, out_dir: Path | None = None, *, paper_out: bool = False, cover_open: bool = False,
-        chinese_default: bool = False, echo: bool = True,
+        chinese_default: bool = False, answers_status: bool = True, echo: bool = True,
     ) -> None:
         self.out_dir = out_dir
         self.paper_out = paper_out
         self.cover_open = cover_open
         self.chinese_default = chinese_default
+        self.answers_status = answers_status
         self.echo = echo
         self.documents: list[PrintedDocument] = []
         self._number = 0
@@ -59,6 +60,8 @@ class VirtualPrinter:
 
     def status_byte(self, n: int) -> int | None:
         """The answer to DLE EOT ``n``; None for a query this printer does not answer."""
+        if not self.answers_status:
+            return None
         if n == 1:
             return _FIXED | (_OFFLINE if self.paper_out or self.cover_open else 0)
         if n == 2:
@@ -156,7 +159,8 @@ def _address(text: str) -> tuple[str, int]:
 
 async def _run(args: argparse.Namespace) -> int:
     printer = VirtualPrinter(args.out, paper_out=args.paper_out, cover_open=args.cover_open,
-                             chinese_default=args.chinese_default, echo=not args.quiet)
+                             chinese_default=args.chinese_default,
+                             answers_status=not args.no_status, echo=not args.quiet)
     connections: set[asyncio.Task[None]] = set()
 
     def tracked(handler):  # type: ignore[no-untyped-def]
@@ -209,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chinese-default", action="store_true",
                         help="Chinese (GB18030) mode on after power-on and ESC @, as many "
                              "Chinese printers are set")
+    parser.add_argument("--no-status", action="store_true",
+                        help="never answer DLE EOT, like printers behind a one-way print server")
     parser.add_argument("--quiet", action="store_true", help="do not echo documents on stdout")
     parser.add_argument("--verbose", action="store_true", help="log every connection and command")
     args = parser.parse_args(argv)
