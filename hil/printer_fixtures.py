@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from hil.conftest import Bench
 
-__all__ = ["VirtualPrinterProcess", "printer_url", "virtual_printer"]
+__all__ = ["VirtualPrinterProcess", "printer_url", "serial_printer_url", "virtual_printer"]
 
 _READY = re.compile(r"^virtual printer on (?P<host>[^ ]+):(?P<port>\d+) "
                     r"control (?P<chost>[^ ]+):(?P<cport>\d+)")
@@ -129,3 +130,27 @@ def printer_url(bench: Bench, request: pytest.FixtureRequest) -> str:
         return bench.url("printer")
     printer: VirtualPrinterProcess = request.getfixturevalue("virtual_printer")
     return printer.url
+
+
+@pytest.fixture
+def serial_printer_url(virtual_printer: VirtualPrinterProcess, tmp_path: Path) -> Iterator[str]:
+    """A ``serial:`` URL for the virtual printer: socat joins a pseudo-terminal to its port."""
+    socat = shutil.which("socat")
+    if socat is None:
+        pytest.skip("socat is not installed (apt-get install socat)")
+    link = tmp_path / "ttyPRINTER"
+    proc = subprocess.Popen(
+        [socat, f"pty,link={link},rawer,echo=0", f"tcp:{virtual_printer.host}:{virtual_printer.port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not link.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("socat did not make the pseudo-terminal")
+            time.sleep(0.02)
+        yield f"serial:{link}?baudrate=19200"
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(_STOP_TIMEOUT)

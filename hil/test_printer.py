@@ -16,9 +16,14 @@ from hal.document import Document, Line
 from hal.errors import DeviceError, PrinterFault
 from hal.registry import DeviceContext, open_device
 from hil.conftest import Bench
-from hil.printer_fixtures import VirtualPrinterProcess, printer_url, virtual_printer
+from hil.printer_fixtures import (
+    VirtualPrinterProcess,
+    printer_url,
+    serial_printer_url,
+    virtual_printer,
+)
 
-__all__ = ["printer_url", "virtual_printer"]  # fixtures used below
+__all__ = ["printer_url", "serial_printer_url", "virtual_printer"]  # fixtures used below
 
 SLIP = Document(
     "sale-000012-merchant",
@@ -148,6 +153,19 @@ def test_the_width_option_makes_80_mm_lines(virtual_printer, context):
         printer.print_document(Document("rule", (Line(rule=True), Line("x"))))
     (text,) = virtual_printer.documents(at_least=1)
     assert text == "-" * 48 + "\nx\n"
+
+
+def test_a_serial_printer_prints_and_reports_paper_out(
+    serial_printer_url, virtual_printer, context
+):
+    with open_device("printer", serial_printer_url, context=context) as printer:
+        printer.print_document(SLIP)
+        virtual_printer.set_paper(out=True)
+        assert printer.status().paper_out
+        with pytest.raises(PrinterFault, match="(?i)paper out"):
+            printer.print_document(SLIP)
+    (text,) = virtual_printer.documents(at_least=1)
+    assert all(word in text for word in WORDS)
 
 
 def test_a_file_url_receives_the_escpos_bytes(tmp_path, context):
