@@ -50,6 +50,7 @@ _EXCHANGE_FAILED = {
 
 _MAX_GET_RESPONSE = 64  # 64 x 256 bytes is more than any EMV response
 _PRESENCE_SETTLE = 1.5  # seconds pcscd may take to notice a pulled card (it polls)
+_POWER_UP_SETTLE = 1.0  # seconds pcscd may take to power a card it just saw inserted
 
 
 def _error_text(code: int) -> str:
@@ -155,15 +156,23 @@ class _PcscReader(Device):
                 if remaining <= 0:
                     raise Timeout(no_card)
                 try:
-                    state = self._state(max(1, int(remaining * 1000)), state & ~scard.SCARD_STATE_CHANGED)
+                    state = self._state(max(1, int(remaining * 1000)),
+                                        state & ~scard.SCARD_STATE_CHANGED)
                 except Timeout:
                     raise Timeout(no_card) from None
             reader = self._ensure_reader()
             assert self._context is not None
-            hr, card, protocol = scard.SCardConnect(
-                self._context, reader, scard.SCARD_SHARE_SHARED,
-                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
-            )
+            settle = time.monotonic() + _POWER_UP_SETTLE
+            while True:
+                hr, card, protocol = scard.SCardConnect(
+                    self._context, reader, scard.SCARD_SHARE_SHARED,
+                    scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+                )
+                # pcscd shows a card present before its own power-up has read the ATR; a
+                # connect in between is refused as unpowered, so give it a moment.
+                if hr not in _CARD_GONE or time.monotonic() > settle:
+                    break
+                time.sleep(0.02)
             if hr in _CARD_GONE or hr in _EXCHANGE_FAILED or hr == scard.SCARD_W_UNSUPPORTED_CARD:
                 raise CardRemoved(f"The card could not be read: {_error_text(hr)}")
             if hr != scard.SCARD_S_SUCCESS:
@@ -209,7 +218,8 @@ class _PcscReader(Device):
             state = self._state(0)
             if not self._has_card(state):
                 return True
-            state = self._state(int(_PRESENCE_SETTLE * 1000), state & ~scard.SCARD_STATE_CHANGED)
+            state = self._state(int(_PRESENCE_SETTLE * 1000),
+                                state & ~scard.SCARD_STATE_CHANGED)
             return not self._has_card(state)
         except Timeout:
             return False

@@ -225,13 +225,14 @@ def serve(card: VirtualCard, link: _Link, knobs: _Knobs, *, remove_after: int | 
                 continue
             answered = 0
             log.info("card inserted in vpcd %s:%d", link.host, link.port)
-            if not announced:
-                ready()
-                announced = True
         try:
             message = link.receive(0.1)
             if message is None:
                 continue
+            if not announced:
+                # Ready once vpcd talks to us: a connect alone may sit in the listen backlog.
+                ready()
+                announced = True
             if len(message) == 1:
                 code = message[0]
                 if code == CTRL_ATR:
