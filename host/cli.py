@@ -1,7 +1,9 @@
 """``posterm-host``: run the acquirer host simulator, or provision a terminal into it.
 
     posterm-host --data HOSTDIR --listen 127.0.0.1:PORT [--mac ecb|x919]
+                 [--fault SPEC]... [--seed N] [--control 127.0.0.1:PORT]
     posterm-host provision --data HOSTDIR < terminal.json
+    posterm-host fault --control 127.0.0.1:PORT add SPEC | list | remove ID | clear | stats
 
 Every error is one line on stderr and exit status 2 (bad input) or 1 (failure while
 running); never a traceback.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -19,7 +22,9 @@ from typing import Any, NoReturn
 
 import click
 
+from host import control
 from host.errors import HostError
+from host.faults import SYNTAX, FaultSpecError, FaultTable, parse_rule
 from host.ledger import Ledger
 from host.redaction import RedactPans
 from host.server import Host
@@ -41,15 +46,35 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
     """'127.0.0.1:8583', '[::1]:0' or 'localhost:0' -> (host, port)."""
     host, sep, port = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise InputError(f"--listen {text!r} is not HOST:PORT "
+        raise InputError(f"{option} {text!r} is not HOST:PORT "
                          "(e.g. 127.0.0.1:8583; port 0 picks a free one)")
     return host, int(port)
+
+
+def parse_control(text: str) -> tuple[str, int]:
+    """The control port's address: like --listen, and loopback only (it has no login)."""
+    host, port = parse_listen(text, "--control")
+    if not control.is_loopback(host):
+        raise InputError(f"--control {text!r}: the control port listens on loopback only "
+                         "(e.g. 127.0.0.1:0)")
+    return host, port
+
+
+def fault_table(specs: tuple[str, ...], seed: int | None) -> FaultTable:
+    """The fault table from --fault and --seed; a bad rule is one InputError line."""
+    table = FaultTable(seed=seed if seed is not None else secrets.randbelow(2**32))
+    for spec in specs:
+        try:
+            table.add(parse_rule(spec))
+        except FaultSpecError as exc:
+            raise InputError(f"--fault: {exc}") from None
+    return table
 
 
 def _open_ledger(data: Path) -> Ledger:
@@ -66,11 +91,20 @@ def _open_ledger(data: Path) -> Ledger:
               help="Address to listen on, HOST:PORT; port 0 picks a free port.")
 @click.option("--mac", "mac_algorithm", type=click.Choice(ALGORITHMS), default="ecb",
               show_default=True, help="MAC algorithm of field 64.")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help=f"Fault rule, repeatable: {SYNTAX}, FAULT one of drop, delay, corrupt-mac, "
+                   "close, duplicate, wrong-stan (see docs/host.md).")
+@click.option("--seed", type=int, help="Seed of the random faults (default: a random seed, "
+                                       "logged so a run can be repeated).")
+@click.option("--control", "control_address", metavar="HOST:PORT",
+              help="Also listen for control commands (fault add|list|clear, stats) on this "
+                   "loopback address; port 0 picks a free one.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               help="Log level of the lines on stderr "
                    "[default: info when serving, warning otherwise].")
 @click.pass_context
 def cli(ctx: click.Context, data: Path | None, listen: str, mac_algorithm: str,
+        faults: tuple[str, ...], seed: int | None, control_address: str | None,
         log_level: str | None) -> None:
     """The acquirer host simulator: with no command, run the server until SIGTERM/SIGINT."""
     if log_level is None:
@@ -85,14 +119,22 @@ def cli(ctx: click.Context, data: Path | None, listen: str, mac_algorithm: str,
     if data is None:
         raise InputError("--data HOSTDIR is required to run the host")
     host, port = parse_listen(listen)
+    control_at = parse_control(control_address) if control_address else None
+    table = fault_table(faults, seed)
     ledger = _open_ledger(data)
     try:
-        asyncio.run(_serve(Host(ledger, mac_algorithm=mac_algorithm), host, port))
+        asyncio.run(_serve(Host(ledger, mac_algorithm=mac_algorithm, faults=table), host, port,
+                           control_at))
     finally:
         ledger.close()
 
 
-async def _serve(host: Host, address: str, port: int) -> None:
+def _shown(bound: tuple[Any, ...]) -> str:
+    return f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
+
+
+async def _serve(host: Host, address: str, port: int,
+                 control_at: tuple[str, int] | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -101,15 +143,29 @@ async def _serve(host: Host, address: str, port: int) -> None:
         server = await host.start(address, port)
     except OSError as exc:
         _fail(f"cannot listen on {address}:{port}: {exc.strerror or exc}", 1)
-    bound = server.sockets[0].getsockname()
-    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    click.echo(f"{PROG} listening on {shown}:{bound[1]}")
+    click.echo(f"{PROG} listening on {_shown(server.sockets[0].getsockname())}")
+    controller = control.Control(host.faults)
+    control_server = None
+    if control_at is not None:
+        try:
+            control_server = await controller.start(*control_at)
+        except OSError as exc:
+            _fail(f"cannot listen on {control_at[0]}:{control_at[1]} for control: "
+                  f"{exc.strerror or exc}", 1)
+        click.echo(f"{PROG} control on {_shown(control_server.sockets[0].getsockname())}")
     sys.stdout.flush()
+    logger.info("fault seed %d (--seed %d repeats the random faults)", host.faults.seed,
+                host.faults.seed)
+    for rule in host.faults.rules:
+        logger.info("fault rule %d: %s", rule.id, rule.text())
     await stop.wait()
-    server.close()
+    for srv in (server, control_server):
+        if srv is not None:
+            srv.close()
     host.close_connections()
+    controller.close_connections()
     await server.wait_closed()
-    logger.info("stopped")
+    logger.info("stopped; %s", json.dumps(host.faults.stats()))
 
 
 @cli.command()
@@ -138,6 +194,46 @@ def provision(ctx: click.Context, data: Path | None) -> None:
     kcv = crypto.check_value(request["tmk"]).hex().upper()[:6]
     click.echo(f"terminal {terminal['terminal_id']} registered for merchant "
                f"{terminal['merchant_id']} (TMK check value {kcv}, batch {terminal['batch']:06d})")
+
+
+#: CLI action -> (control line, takes an argument).
+_FAULT_ACTIONS = {"add": ("fault add", True), "list": ("fault list", False),
+                  "remove": ("fault remove", True), "clear": ("fault clear", False),
+                  "stats": ("stats", False)}
+
+
+@cli.command("fault")
+@click.option("--control", "control_address", required=True, metavar="HOST:PORT",
+              help="The running host's control address (its second stdout line).")
+@click.argument("action", type=click.Choice(list(_FAULT_ACTIONS)))
+@click.argument("argument", required=False, metavar="[SPEC|ID]")
+def fault_command(control_address: str, action: str, argument: str | None) -> None:
+    """Change or read a running host's fault rules: add SPEC, list, remove ID, clear, stats."""
+    address, port = parse_control(control_address)
+    line, takes_argument = _FAULT_ACTIONS[action]
+    if takes_argument and not argument:
+        wanted = f"a rule: {SYNTAX}" if action == "add" else "a rule id (see fault list)"
+        raise InputError(f"fault {action} needs {wanted}")
+    if not takes_argument and argument:
+        raise InputError(f"fault {action} takes no argument")
+    try:
+        payload = control.send(address, port, f"{line} {argument or ''}")
+    except control.ControlRefused as exc:
+        raise InputError(str(exc)) from None
+    if action == "add":
+        click.echo(f"rule {payload['id']}: {payload['rule']}")
+    elif action == "list":
+        for rule in payload:
+            left = "" if rule["left"] is None else f"  ({rule['left']} left)"
+            click.echo(f"{rule['id']:>3}  {rule['rule']}{left}")
+        if not payload:
+            click.echo("no fault rules")
+    elif action == "remove":
+        click.echo(f"rule {payload['removed']} removed")
+    elif action == "clear":
+        click.echo(f"{payload['cleared']} rule(s) cleared")
+    else:
+        click.echo(json.dumps(payload))
 
 
 def _read_terminal_json(text: str) -> dict[str, Any]:

@@ -29,17 +29,22 @@ class Behaviour(Enum):
     SILENT = "host-silent"
 
 
-#: PAN -> behaviour, one line per card of hal/testcards.py's catalogue.
-CARDS: dict[str, Behaviour] = {
-    "6226090000000048": Behaviour.APPROVE,             # unionpay-debit-chip
-    "6250940000000019": Behaviour.APPROVE,             # unionpay-credit-swipe
-    "4761739001010010": Behaviour.APPROVE,             # visa-chip
-    "5413330089010434": Behaviour.APPROVE,             # mc-tap
-    "6226090000000113": Behaviour.INSUFFICIENT_FUNDS,  # decline-51
-    "6226090000000121": Behaviour.APPROVE,             # wrong-pin (its customer types 654321)
-    "6226090000000139": Behaviour.EXPIRED,             # expired (2101)
-    "6226090000000147": Behaviour.SILENT,              # host-silent
-}
+#: (profile name, PAN, behaviour), one line per card of hal/testcards.py's catalogue.
+_CATALOGUE: tuple[tuple[str, str, Behaviour], ...] = (
+    ("unionpay-debit-chip", "6226090000000048", Behaviour.APPROVE),
+    ("unionpay-credit-swipe", "6250940000000019", Behaviour.APPROVE),
+    ("visa-chip", "4761739001010010", Behaviour.APPROVE),
+    ("mc-tap", "5413330089010434", Behaviour.APPROVE),
+    ("decline-51", "6226090000000113", Behaviour.INSUFFICIENT_FUNDS),
+    ("wrong-pin", "6226090000000121", Behaviour.APPROVE),   # its customer types 654321
+    ("expired", "6226090000000139", Behaviour.EXPIRED),      # expiry 2101
+    ("host-silent", "6226090000000147", Behaviour.SILENT),
+)
+
+#: PAN -> behaviour.
+CARDS: dict[str, Behaviour] = {pan: behaviour for _, pan, behaviour in _CATALOGUE}
+#: Test-card profile name -> PAN (e.g. for fault rules that name a card).
+PROFILES: dict[str, str] = {name: pan for name, pan, _ in _CATALOGUE}
 
 
 @dataclass(frozen=True)

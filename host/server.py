@@ -4,7 +4,8 @@ A terminal keeps one connection for many messages. Each request is split into TP
 header and ISO message (``sync.frame``), decoded with the shared spec (``sync.codec``),
 checked (terminal registered, MAC) and dispatched by the transaction table
 (``sync.txntypes.identify``) plus MTI 0400 for reversals. Replies swap the TPDU, echo
-the header and carry the request's MTI + 10.
+the header and carry the request's MTI + 10. The fault table (``host.faults``) may then
+drop, delay, damage, repeat or replace a reply on its way out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from host import issuer
 from host.errors import DuplicateTransaction
+from host.faults import Effect, FaultTable
 from host.ledger import Ledger, TerminalKeys
 from host.sealing import mask_pan
 from sync import codec, crypto, frame, message
@@ -42,9 +44,11 @@ class Host:
     """The acquirer: answers one request at a time from its ledger and issuer."""
 
     def __init__(self, ledger: Ledger, *, mac_algorithm: str = "ecb",
-                 clock: Callable[[], datetime] | None = None):
+                 clock: Callable[[], datetime] | None = None,
+                 faults: FaultTable | None = None):
         self.ledger = ledger
         self.mac_algorithm = mac_algorithm
+        self.faults = faults if faults is not None else FaultTable()
         self._clock = clock or (lambda: datetime.now().astimezone())
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -55,6 +59,10 @@ class Host:
 
         MessageError when the request is malformed (the caller drops the connection).
         """
+        return self._encode(self._process(body))
+
+    def _process(self, body: bytes) -> _Exchange:
+        """Decode, check, answer and record one request; the reply is not yet encoded."""
         started = time.perf_counter()
         parts = frame.split_body(body)
         request = codec.decode(parts.iso)
@@ -66,11 +74,41 @@ class Host:
                     note, request.get("11", "?"), self._card_note(request),
                     "no reply" if reply is None else reply.fields["39"],
                     (time.perf_counter() - started) * 1000)
+        assert parts.tpdu is not None and parts.header is not None
+        return _Exchange(request, parts.tpdu, parts.header, reply)
+
+    def _encode(self, exchange: _Exchange, reply: _Reply | None = None) -> bytes | None:
+        reply = reply or exchange.reply
         if reply is None:
             return None
-        assert parts.tpdu is not None and parts.header is not None
         iso = message.encode_with_mac(reply.fields, self.mac_algorithm, reply.mak)
-        return frame.swap_tpdu(parts.tpdu) + parts.header + iso
+        return frame.swap_tpdu(exchange.tpdu) + exchange.header + iso
+
+    # -- faults --------------------------------------------------------------------------
+
+    def _outgoing(self, exchange: _Exchange) -> tuple[bytes | None, Effect, float]:
+        """The reply as the fault table lets it out: (body, what to do with it, delay in s)."""
+        self.faults.messages += 1
+        reply, request = exchange.reply, exchange.request
+        if reply is None:            # nothing to damage: the host does not answer anyway
+            return None, Effect(), 0.0
+        card = issuer.card_from_fields(request)
+        rule = self.faults.pick(request["t"], card.pan if card else None,
+                                has_mac=reply.mak is not None)
+        if rule is None:
+            return self._encode(exchange), Effect(), 0.0
+        effect = rule.fault.effect
+        logger.warning("fault %s (rule %d %s): %s %s stan %s%s", rule.fault.label, rule.id,
+                       rule.text(), request.get("41", "?"), request["t"],
+                       request.get("11", "?"), self._card_note(request))
+        if effect.shift_stan and "11" in reply.fields:
+            stan = (int(reply.fields["11"]) + 1) % 1_000_000
+            reply = _Reply({**reply.fields, "11": f"{stan:06d}"}, reply.mak)
+        body = self._encode(exchange, reply)
+        assert body is not None
+        if effect.flip_mac:
+            body = body[:-1] + bytes([body[-1] ^ 0xFF])
+        return body, effect, rule.delay_ms / 1000 if effect.wait else 0.0
 
     def _answer(self, raw: bytes, request: Fields) -> tuple[_Reply | None, str]:
         txn = identify(request)
@@ -209,7 +247,7 @@ class Host:
                 except asyncio.IncompleteReadError:
                     break
                 try:
-                    reply = self.respond(body)
+                    reply, effect, delay = self._outgoing(self._process(body))
                 except MessageError as exc:
                     logger.warning("%s: %s; connection dropped",
                                    _peer(peer), exc)
@@ -218,8 +256,12 @@ class Host:
                     logger.error("%s: cannot answer (%s: %s); connection dropped",
                                  _peer(peer), type(exc).__name__, exc)
                     break
-                if reply is not None:
-                    writer.write(len(reply).to_bytes(2, "big") + reply)
+                if delay:
+                    await asyncio.sleep(delay)
+                if effect.close:
+                    break
+                if reply is not None and effect.copies:
+                    writer.write((len(reply).to_bytes(2, "big") + reply) * effect.copies)
                     await writer.drain()
         except (ConnectionError, OSError) as exc:
             logger.info("%s: connection lost: %s", _peer(peer), exc)
@@ -237,6 +279,16 @@ class Host:
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen on host:port (0 = a free port); the caller closes the returned server."""
         return await asyncio.start_server(self.serve_connection, host, port)
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One processed request: what the reply needs to be framed, and the reply (or None)."""
+
+    request: Fields
+    tpdu: bytes
+    header: bytes
+    reply: _Reply | None
 
 
 @dataclass(frozen=True)
