@@ -25,6 +25,7 @@ from __future__ import annotations
 import binascii
 import logging
 import math
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -228,6 +229,9 @@ class PacketDecoder:
 
 # --- link level (the SPE's side) ---------------------------------------------------------
 
+# What pyserial and the OS raise when a port goes away (termios.error from tcflush).
+_PORT_ERRORS = (serial.SerialException, OSError, termios.error)
+
 
 class LinkError(DeviceUnavailable):
     """The line failed: the port went away, the pad stopped answering, or three bad tries."""
@@ -272,7 +276,7 @@ class AbecsLink:
         with self._write_lock:
             try:
                 self._port.write(data)
-            except (serial.SerialException, OSError) as exc:
+            except _PORT_ERRORS as exc:
                 raise LinkError("The PIN pad is disconnected") from exc
 
     def _read(self, until: float) -> int | None:
@@ -284,7 +288,7 @@ class AbecsLink:
         while time.monotonic() < until:
             try:
                 chunk = self._port.read(max(1, self._port.in_waiting))
-            except (serial.SerialException, OSError) as exc:
+            except _PORT_ERRORS as exc:
                 raise LinkError("The PIN pad is disconnected") from exc
             if chunk:
                 self._buffer += chunk[1:]
@@ -297,7 +301,7 @@ class AbecsLink:
         self._decoder.reset()
         try:
             self._port.reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             raise LinkError("The PIN pad is disconnected") from exc
 
     def _wait_silence(self) -> None:
@@ -366,6 +370,8 @@ class AbecsLink:
                 continue
             last_byte = time.monotonic()
             got = self._decoder.feed(byte)
+            if got is not None and got.control == EOT and blocking and cancelled():
+                raise Interrupted("cancel")  # the EOT for the CAN send_can() sent already
             if got is None or got.control is not None:
                 continue  # inside a packet, or a stray byte (a late EOT, noise) between packets
             if got.bad:
@@ -558,7 +564,7 @@ class AbecsPinPad(PinPad):
             port = serial.serial_for_url(
                 self._port_url, baudrate=self._baudrate, timeout=POLL, write_timeout=ACK_TIMEOUT
             )
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (*_PORT_ERRORS, ValueError) as exc:
             raise DeviceUnavailable(f"The PIN pad is not connected ({self._port_url})") from exc
         link = AbecsLink(port)
         try:
@@ -583,7 +589,7 @@ class AbecsPinPad(PinPad):
         if port is not None:
             try:
                 port.close()
-            except (serial.SerialException, OSError):
+            except _PORT_ERRORS:
                 pass
 
     def open(self) -> bool:
@@ -776,11 +782,9 @@ class AbecsPinPad(PinPad):
         params = abecs_params([(SPE_CEXOPT, b"010000"), (SPE_TIMEOUT, bytes((pad_timeout,)))])
         # The pad's own timer (whole seconds) normally answers first; ours is the safety net.
         response = self._blocking_command("CEX", params, timeout=timeout + 1.0, what="No card swiped")
-        self._check(response, {
-            ST_TIMEOUT: "No card swiped",
-            ST_INVCALL: "This PIN pad has no card swipe",
-            ST_INVPARM: "This PIN pad has no card swipe",
-        })
+        if response.status in (ST_INVCALL, ST_INVPARM):
+            raise DeviceUnavailable("This PIN pad has no card swipe")
+        self._check(response, {ST_TIMEOUT: "No card swiped"})
         try:
             event = parse_abecs_data(response.data).get(PP_EVENT)
         except ValueError:
