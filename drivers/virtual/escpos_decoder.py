@@ -37,7 +37,7 @@ _SKIP: dict[bytes, int] = {
     b"\x1b<": 0, b"\x1b=": 1, b"\x1b?": 1, b"\x1bG": 1, b"\x1bL": 0, b"\x1bM": 1,
     b"\x1bR": 1, b"\x1bS": 0, b"\x1bT": 1, b"\x1bU": 1, b"\x1bV": 1, b"\x1bW": 8,
     b"\x1b\\": 2, b"\x1bc": 2, b"\x1be": 1, b"\x1bp": 3, b"\x1br": 1, b"\x1bu": 1,
-    b"\x1bv": 0, b"\x1b{": 1, b"\x1bB": 2, b"\x1bC": 2,
+    b"\x1bv": 0, b"\x1b{": 1, b"\x1bB": 2,
     b"\x1d$": 2, b"\x1d/": 1, b"\x1d:": 0, b"\x1dB": 1, b"\x1dE": 1, b"\x1dH": 1,
     b"\x1dI": 1, b"\x1dL": 2, b"\x1dP": 2, b"\x1dT": 1, b"\x1dW": 2, b"\x1d\\": 2,
     b"\x1d^": 3, b"\x1da": 1, b"\x1db": 1, b"\x1dc": 0, b"\x1df": 1, b"\x1dh": 1,
