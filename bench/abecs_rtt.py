@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hal.interfaces import PinPad
 from hal.registry import DeviceContext, open_device
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ def command_round_trips(url: str, n: int = 1000) -> list[float]:
     """Seconds for each of ``n`` DSP commands (packet, ACK, response) to the pad at ``url``."""
     with tempfile.TemporaryDirectory(prefix="posterm-bench-") as tmp:
         pad = open_device("pinpad", url, context=DeviceContext(Path(tmp)))
+        assert isinstance(pad, PinPad)
         try:
             pad.display("BENCH")  # the first command also opens the port (CAN, OPN)
             times = []

@@ -672,7 +672,7 @@ class AbecsPinPad(PinPad):
                     "manufacturer": text[0:20], "model": text[20:39], "os_version": text[40:60],
                     "spec_version": text[60:64], "firmware": text[64:80], "serial_number": text[80:100],
                 }
-                info = {key: value.strip() for key, value in fields.items()}
+                info: dict[str, Any] = {key: value.strip() for key, value in fields.items()}
                 info["contactless"] = text[39] == "C"
                 self._info = info
             return {"driver": "pinpad_abecs", "role": "pinpad", "url": self._url, **self._info}
