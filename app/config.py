@@ -91,6 +91,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "connect_timeout": Setting(5, _seconds, "seconds, more than 0 and at most 600"),
         "response_timeout": Setting(30, _seconds, "seconds, more than 0 and at most 600"),
         "mac_algorithm": Setting("ecb", lambda v: v in ("ecb", "x919"), "ecb or x919"),
+        "reversal_tries": Setting(3, _int_range(1, 10), "a number of tries from 1 to 10"),
+        "reversal_backoff": Setting(2, _seconds, "seconds before the second try (doubled "
+                                                 "each time), more than 0 and at most 600"),
         "tls": Setting(False, lambda v: isinstance(v, bool), "true or false"),
         "ca_file": Setting("", _file_or_empty,
                            "the path of a PEM CA file that exists, or \"\" for the system's"),

@@ -78,3 +78,31 @@ def sales_slip(record: TransactionRecord, merchant: MerchantInfo, *, copy: str,
         lines.append(Line("请妥善保管 PLEASE KEEP THIS SLIP", align="center"))
     title = f"{record.txn_type}-{record.stan:06d}-{copy}"
     return Document(title=title, lines=tuple(lines))
+
+
+def reversal_failed_slip(record: TransactionRecord, merchant: MerchantInfo, problem: str, *,
+                         width: int = 32) -> Document:
+    """The slip that hands an uncertain transaction to people: the host may have approved it
+    and the reversal could not be delivered."""
+    spec = from_key(record.txn_type).spec
+    lines = [
+        Line("冲正失败 请人工处理", align="center", bold=True),
+        Line("REVERSAL FAILED", align="center", bold=True),
+        Line("HANDLE MANUALLY", align="center", bold=True),
+        Line(rule=True),
+        *_pair("商户编号 MERCHANT NO", merchant.merchant_id, width),
+        *_pair("终端编号 TERMINAL NO", merchant.terminal_id, width),
+        *_pair("卡号 CARD NO", record.pan_masked, width),
+        *_pair("交易类型 TRANS TYPE", f"{spec.label_zh} {spec.label_en.upper()}", width),
+        *_pair("批次号 BATCH NO", f"{record.batch:06d}", width),
+        *_pair("凭证号 VOUCHER NO", f"{record.stan:06d}", width),
+        *_pair("日期时间 DATE/TIME", record.created_local[:19].replace("T", " "), width),
+        *_pair("金额 AMOUNT", f"¥{format_yuan(record.amount)}", width),
+        *_pair("冲正原因 REASON", record.reversal_reason or "", width),
+        Line(rule=True),
+        Line("原因 CAUSE:"),
+        Line(problem),
+        Line("请与收单机构核对此交易"),
+        Line("CHECK THIS TRANSACTION WITH THE ACQUIRER"),
+    ]
+    return Document(title=f"reversal-failed-{record.stan:06d}", lines=tuple(lines))

@@ -14,9 +14,10 @@ from typing import Self
 from app import config as config_mod
 from app.config import Config
 from app.errors import ConfigError
-from app.receipt import MerchantInfo
+from app.receipt import MerchantInfo, reversal_failed_slip
+from hal.errors import DeviceError, DeviceUnavailable
 from hal.registry import DeviceContext, Devices, open_devices
-from storage.journal import Journal
+from storage.journal import Journal, TransactionRecord
 from storage.keyfile import load_key_file
 from sync.link import LinkConfig
 from sync.message import TerminalIds
@@ -64,9 +65,23 @@ class Terminal:
                             client_cert=h["client_cert"] or None,
                             client_key=h["client_key"] or None,
                             server_name=h["server_name"] or None),
-            operator=t["operator"], mac_algorithm=h["mac_algorithm"], currency=t["currency"]))
+            operator=t["operator"], mac_algorithm=h["mac_algorithm"], currency=t["currency"],
+            reversal_tries=h["reversal_tries"], reversal_backoff=float(h["reversal_backoff"]),
+            on_reversal_failed=self._print_reversal_failed))
         self._opened.append(session)
         return session
+
+    def _print_reversal_failed(self, record: TransactionRecord, problem: str) -> None:
+        """Print the "reversal failed — handle manually" slip; a printer fault is logged."""
+        try:
+            printer = self.devices.printer
+            if printer is None:
+                raise DeviceUnavailable("no printer configured")
+            width = int(printer.info().get("width", 32))
+            printer.print_document(reversal_failed_slip(record, self.merchant, problem,
+                                                         width=width))
+        except DeviceError as exc:
+            log.error("reversal-failed slip for STAN %06d not printed: %s", record.stan, exc)
 
     @property
     def merchant(self) -> MerchantInfo:

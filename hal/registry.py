@@ -138,25 +138,39 @@ def _nfc(url: DeviceURL) -> None:
     raise ValueError(f"unknown nfc path {path!r}")
 
 
-def _serial(url: DeviceURL) -> None:
+_BAUD = {"baudrate": tuple(str(b) for b in _BAUD_RATES)}
+#: Printer models the ESC/POS driver knows (drivers.escpos_printer.MODELS) and widths.
+PRINTER_OPTIONS = {"model": ("generic-58", "generic-80", "pos-5890", "tm-t20ii"),
+                   "width": ("32", "48")}
+
+
+def _serial(url: DeviceURL, extra: Mapping[str, tuple[str, ...]] | None = None) -> None:
     if not url.path.startswith("/"):
         raise ValueError("the serial port is an absolute device path, like /dev/ttyUSB0")
-    _options({"baudrate": tuple(str(b) for b in _BAUD_RATES)})(url)
+    _options({**_BAUD, **(extra or {})})(url)
+
+
+def _printer_serial(url: DeviceURL) -> None:
+    _serial(url, PRINTER_OPTIONS)
 
 
 def _usb(url: DeviceURL) -> None:
-    _options({})(url)
+    _options(PRINTER_OPTIONS)(url)
     if not re.fullmatch(rf"{_HEX4}:{_HEX4}", url.path):
         raise ValueError(f"{url.path!r} is not VID:PID in hex (like 04b8:0202)")
 
 
 def _tcp(url: DeviceURL) -> None:
-    _options({})(url)
+    _options(PRINTER_OPTIONS)(url)
     _host_port(url.path)
 
 
-def _file(url: DeviceURL) -> None:
-    _options({})(url)
+def _trace(url: DeviceURL) -> None:
+    _file(url, {})
+
+
+def _file(url: DeviceURL, allowed: Mapping[str, tuple[str, ...]] | None = None) -> None:
+    _options(PRINTER_OPTIONS if allowed is None else allowed)(url)
     if not url.path:
         raise ValueError("no file path")
 
@@ -176,7 +190,7 @@ class Scheme:
 SCHEMES: dict[str, dict[str, Scheme]] = {
     "card_reader": {
         "pcsc": Scheme("drivers.pcsc", ("pcsc:", "pcsc:<reader name>"), _pcsc(name_required=False)),
-        "trace": Scheme("drivers.trace", ("trace:PATH",), _file),
+        "trace": Scheme("drivers.trace", ("trace:PATH",), _trace),
         "mock": Scheme("drivers.mock", ("mock:",), _mock()),
     },
     "contactless": {
@@ -186,7 +200,7 @@ SCHEMES: dict[str, dict[str, Scheme]] = {
             _nfc,
         ),
         "pcsc": Scheme("drivers.pcsc", ("pcsc:<reader name>",), _pcsc(name_required=True)),
-        "trace": Scheme("drivers.trace", ("trace:PATH",), _file),
+        "trace": Scheme("drivers.trace", ("trace:PATH",), _trace),
         "mock": Scheme("drivers.mock", ("mock:",), _mock()),
     },
     "pinpad": {
@@ -194,10 +208,12 @@ SCHEMES: dict[str, dict[str, Scheme]] = {
         "mock": Scheme("drivers.mock", ("mock:", "mock:?msr=no"), _mock(msr=("yes", "no"))),
     },
     "printer": {
-        "usb": Scheme("drivers.escpos_printer", ("usb:VID:PID",), _usb),
-        "serial": Scheme("drivers.escpos_printer", ("serial:DEV?baudrate=N",), _serial),
-        "tcp": Scheme("drivers.escpos_printer", ("tcp:HOST:PORT",), _tcp),
-        "file": Scheme("drivers.escpos_printer", ("file:PATH",), _file),
+        "usb": Scheme("drivers.escpos_printer", ("usb:VID:PID[?model=NAME|width=32|48]",), _usb),
+        "serial": Scheme("drivers.escpos_printer", ("serial:DEV?baudrate=N[&model=NAME]",),
+                         _printer_serial),
+        "tcp": Scheme("drivers.escpos_printer", ("tcp:HOST:PORT[?model=NAME|width=32|48]",),
+                      _tcp),
+        "file": Scheme("drivers.escpos_printer", ("file:PATH[?model=NAME]",), _file),
         "mock": Scheme(
             "drivers.mock",
             ("mock:", "mock:?paper=out", "mock:?cover=open", "mock:?width=32|48"),

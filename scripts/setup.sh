@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv pcscd vsmartcard-vpcd libpcsclite-dev socat)
+APT_PACKAGES=(python3-venv pcscd vsmartcard-vpcd libpcsclite-dev socat libusb-1.0-0)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

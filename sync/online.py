@@ -10,9 +10,11 @@ finishes by reversing it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from storage.journal import Journal, NewTransaction, TransactionRecord
+from storage.journal import Journal, NewTransaction, Reversal, TransactionRecord
 from storage.pan import mask_pan
 from sync import codec, crypto, message
 from sync.errors import (
@@ -81,7 +83,10 @@ class SessionConfig:
     operator: str = "01"
     mac_algorithm: str = "ecb"
     currency: str = "156"
-    extra: dict[str, str] = field(default_factory=dict)
+    reversal_tries: int = 3
+    reversal_backoff: float = 2.0
+    #: Called with the transaction and the reason when a reversal is given up on.
+    on_reversal_failed: Callable[[TransactionRecord, str], None] | None = None
 
 
 class HostSession:
@@ -181,41 +186,73 @@ class HostSession:
 
     # -- reversals ------------------------------------------------------------------------
     def flush_reversals(self) -> int:
-        """Send every armed reversal, oldest first; stops at the first that gets no answer."""
-        sent = 0
+        """Send every armed reversal, oldest first; returns how many the host took.
+
+        Each is tried up to ``reversal_tries`` times in all (across runs: the journal counts
+        the attempts), waiting ``reversal_backoff`` seconds, doubled each time, in between.
+        One that still fails is marked FAILED and handed to ``on_reversal_failed`` (the app
+        prints the "handle manually" slip), and the queue goes on. HostUnreachable (nothing
+        was sent) stops the flush with the reversal still armed.
+        """
+        done = 0
         for rev in self.journal.pending_reversals():
-            record = self.journal.get(rev.txn_id)
-            pan, expiry = self.journal.card_for(rev.txn_id)
-            original = from_key(record.txn_type)
-            fields: dict[str, object] = {
-                "2": pan, "4": f"{record.amount:012d}", "14": expiry, "22": record.entry_mode,
-                "23": record.card_seq, "39": rev.reason, "49": record.currency,
-            }
-            request = message.build(original, self.config.ids, stan=record.stan,
-                                    batch=record.batch, fields=fields)
-            request["t"] = REVERSAL_MTI[original.spec.mti]
+            done += self._send_reversal(rev)
+        return done
+
+    def _send_reversal(self, rev: Reversal) -> bool:
+        record = self.journal.get(rev.txn_id)
+        pan, expiry = self.journal.card_for(rev.txn_id)
+        original = from_key(record.txn_type)
+        fields: dict[str, object] = {
+            "2": pan, "4": f"{record.amount:012d}", "14": expiry, "22": record.entry_mode,
+            "23": record.card_seq, "39": rev.reason, "49": record.currency,
+        }
+        request = message.build(original, self.config.ids, stan=record.stan,
+                                batch=record.batch, fields=fields)
+        request["t"] = REVERSAL_MTI[original.spec.mti]
+        raw_request = message.encode_with_mac(request, self.config.mac_algorithm, self._mak())
+        tries = max(1, self.config.reversal_tries)
+        problem = "no attempt left"
+        for attempt in range(rev.attempts, tries):
+            if attempt > rev.attempts:
+                time.sleep(self.config.reversal_backoff * 2 ** (attempt - rev.attempts - 1))
+            self.link.connect()             # HostUnreachable: nothing sent, nothing counted
             self.journal.reversal_attempted(rev.id)
-            raw = self._exchange(
-                message.encode_with_mac(request, self.config.mac_algorithm, self._mak()),
-                request)
-            reply = self._verified(raw)
+            try:
+                reply = self._verified(self._exchange(raw_request, request))
+            except HostTimeout as exc:
+                problem = str(exc)
+                continue
+            except MacError as exc:
+                self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+                problem = str(exc)
+                continue
             code = reply.get("39", "")
             if code in REVERSAL_DONE_CODES:
                 self.journal.reversal_done(rev.id, code)
                 log.info("reversal of STAN %06d (%s) done: %s", record.stan,
                          record.pan_masked, code)
-                sent += 1
-            else:
-                raise SyncError(f"host refused the reversal of STAN {record.stan:06d}: {code}")
-        return sent
+                return True
+            problem = f"host answered {code} {rule(code).en}"
+        self.journal.reversal_failed(rev.id)
+        log.error("reversal of STAN %06d (%s) failed after %d tries (%s): handle manually",
+                  record.stan, record.pan_masked, tries, problem)
+        if self.config.on_reversal_failed is not None:
+            self.config.on_reversal_failed(self.journal.get(rev.txn_id), problem)
+        return False
 
-    def _reverse_now(self) -> bool:
+    def _reverse_now(self, txn_id: int) -> str:
+        """Try the armed reversal at once; says how the transaction was left, for the cashier."""
         try:
             self.flush_reversals()
-            return True
         except SyncError as exc:
             log.warning("reversal left armed for the next message: %s", exc)
-            return False
+        record = self.journal.get(txn_id)
+        if record.state == "REVERSED":
+            return "the transaction was reversed"
+        if record.reversal_state == "FAILED":
+            return "the reversal failed: handle it manually"
+        return "the transaction will be reversed before the next one"
 
     # -- financial requests ---------------------------------------------------------------
     def authorize(self, txn: TxnType, card: CardForHost, amount: int, *,
@@ -248,19 +285,16 @@ class HostSession:
             self.journal.fail_unsent(txn_id, str(exc))
             raise
         except HostTimeout as exc:
-            reversed_now = txn.spec.reversible and self._reverse_now()
-            tail = ("the transaction was reversed" if reversed_now else
-                    "the transaction will be reversed before the next one")
-            raise HostTimeout(f"{exc}; {tail}") from None
+            if not txn.spec.reversible:
+                raise
+            raise HostTimeout(f"{exc}; {self._reverse_now(txn_id)}") from None
         try:
             reply = self._verified(raw)
         except MacError:
             self.journal.set_reversal_reason(txn_id, "A0")
             self.journal.set_meta(META_SIGNON_REQUIRED, "1")
-            reversed_now = self._reverse_now()
-            raise MacError("the host's reply failed its MAC check; the transaction was "
-                           + ("reversed" if reversed_now else "left to be reversed")
-                           + "; sign on again") from None
+            raise MacError("the host's reply failed its MAC check; "
+                           f"{self._reverse_now(txn_id)}; sign on again") from None
         code = reply.get("39", "")
         if rule(code).action == "signon":
             self.journal.set_meta(META_SIGNON_REQUIRED, "1")

@@ -145,3 +145,9 @@ def test_status_answers_follow_the_escpos_bits_python_escpos_reads():
     assert printer.status_byte(2) & 0x04  # DLE EOT 2 bit 2: cover open
     assert printer.status_byte(4) == 0x12
     assert printer.command("jam").startswith("error:")
+
+
+def test_the_registry_offers_exactly_the_driver_s_printer_models():
+    from drivers.escpos_printer import MODELS
+    from hal.registry import PRINTER_OPTIONS
+    assert set(PRINTER_OPTIONS["model"]) == set(MODELS)

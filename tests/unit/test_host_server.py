@@ -387,17 +387,6 @@ def test_malformed_message_drops_the_connection(host: int, iso: bytes) -> None:
         again.close()
 
 
-def test_a_sale_round_trip_takes_well_under_5_ms(terminal: Terminal) -> None:
-    requests = [message.encode_with_mac(terminal.sale_fields(next_stan(), GOOD, 100), "ecb",
-                                        terminal.mak) for _ in range(50)]
-    terminal.send_raw(requests.pop())          # warm up
-    started = time.perf_counter()
-    for raw in requests:
-        assert terminal.send_raw(raw)["39"] == "00"  # type: ignore[index]
-    per_sale = (time.perf_counter() - started) / len(requests)
-    assert per_sale < 0.005, f"{per_sale * 1000:.2f} ms per sale"
-
-
 def test_no_clear_pan_in_the_host_database_files(terminal: Terminal, hostdir: Path) -> None:
     pans = [GOOD, SWIPE, DECLINE_51, WRONG_PIN, SILENT]
     for pan in pans:
