@@ -159,7 +159,11 @@ class NfcReader(ContactlessReader):
         target = found_a or found_b
         if target is None:
             return None
-        tag = nfc.tag.activate(clf, target)
+        try:
+            tag = nfc.tag.activate(clf, target)
+        except IndexError:  # nfcpy reads TA1/TB1 from the ATS unchecked: a short ATS
+            log.info("card gave a short ATS; not activated")
+            return None
         if not isinstance(tag, nfc.tag.tt4.Type4Tag):
             log.debug("activation failed for %s", target)
             return None
