@@ -161,6 +161,7 @@ class _Link:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(None)
         self.sock, self._buffer = sock, b""
+        self._quick_ack()
         return True
 
     def close(self) -> None:
@@ -187,6 +188,14 @@ class _Link:
             if not chunk:
                 raise EOFError
             self._buffer += chunk
+            self._quick_ack()
+
+    def _quick_ack(self) -> None:
+        # vpcd writes the length and the APDU in two sends without TCP_NODELAY: with our
+        # delayed ACK, Nagle holds its second write back ~40 ms. Acknowledge at once instead
+        # (Linux clears the flag after each ACK, so it is set again after every read).
+        if self.sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
     def send(self, payload: bytes) -> None:
         assert self.sock is not None
