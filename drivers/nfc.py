@@ -43,7 +43,8 @@ class MultipleCards(DeviceError):
 
 
 class NfcReader(ContactlessReader):
-    """A contactless reader opened by nfcpy from a device path."""
+    """A contactless reader opened by nfcpy from a device path; ``open_frontend`` opens
+    nfcpy's frontend from that path (the unit tests give one over a simulated device)."""
 
     def __init__(self, url: DeviceURL,
                  open_frontend: Callable[[str], nfc.ContactlessFrontend] = nfc.ContactlessFrontend,
@@ -147,9 +148,9 @@ class NfcReader(ContactlessReader):
         if found_b is None and time.monotonic() >= deadline:
             return None
         found_a = self._sense(clf, "106A")
-        if found_a is not None and not found_a.sel_res[0] & 0x20:
-            log.debug("ignoring a Type A card without ISO 14443-4 (SEL_RES %s)",
-                      bytes(found_a.sel_res).hex())
+        if found_a is not None and not (found_a.sel_res and found_a.sel_res[0] & 0x20):
+            # SEL_RES bit 6 is ISO 14443-4; a Type 1 tag has no SEL_RES at all.
+            log.debug("ignoring a Type A card without ISO 14443-4 (%s)", found_a)
             found_a = None
         if found_a is not None and found_b is not None:
             clf.sense()  # field off: neither card stays selected
