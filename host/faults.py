@@ -118,7 +118,7 @@ def parse_rule(text: str) -> Rule:
     seen: set[str] = set()
     for option in options:
         key, sep, value = option.partition("=")
-        key, value = key.strip().lower(), value.strip()
+        key, value = _ALIASES.get(key.strip().lower(), key.strip().lower()), value.strip()
         if not sep and key == "any":
             key, value = "any", ""
         elif not sep or not value:
@@ -191,7 +191,8 @@ def _unknown_option(rule: Rule, key: str, value: str, text: str) -> None:
 
 
 _OPTIONS = {"card": _card, "mti": _mti, "rate": _rate, "count": _count, "ms": _ms,
-            "delay_ms": _ms, "any": _any}
+            "any": _any}
+_ALIASES = {"delay_ms": "ms", "pan": "card"}
 
 
 @dataclass
