@@ -22,7 +22,7 @@ from typing import Any
 from smartcard import scard
 
 from hal.device_url import DeviceURL
-from hal.errors import CardRemoved, DeviceError, DeviceUnavailable, Timeout
+from hal.errors import Cancelled, CardRemoved, DeviceError, DeviceUnavailable, Timeout
 from hal.interfaces import CardReader, ContactlessReader, Device
 from hal.registry import DeviceContext
 
@@ -92,13 +92,19 @@ class _PcscReader(Device):
         self._atr = b""
 
     def _unavailable(self, code: int | None = None) -> DeviceUnavailable:
-        self._drop()
+        """The error for a failed PC/SC call; forgets the context when pcscd or the reader
+        is gone, so that the next operation looks for them again."""
         if code in _READER_GONE or code == scard.SCARD_E_NO_READERS_AVAILABLE:
+            self._drop()
             return DeviceUnavailable(f"The {self.kind} is not connected ({self._describe()})")
-        return DeviceUnavailable(
-            f"The {self.kind} service (pcscd) is not running"
-            + (f": {_error_text(code)}" if code is not None else "")
-        )
+        if code is None or code in _SERVICE_GONE:
+            self._drop()
+            return DeviceUnavailable(
+                f"The {self.kind} service (pcscd) is not running"
+                + (f": {_error_text(code)}" if code is not None else "")
+            )
+        # Anything else (another program holds the card, ...) leaves the context usable.
+        return DeviceUnavailable(f"The {self.kind} cannot be used now: {_error_text(code)}")
 
     def _ensure_context(self) -> int:
         if self._closed:
@@ -134,6 +140,8 @@ class _PcscReader(Device):
         hr, states = scard.SCardGetStatusChange(context, timeout_ms, [(reader, current)])
         if hr == scard.SCARD_E_TIMEOUT:
             raise Timeout(f"No card in the {self.kind}")
+        if hr == scard.SCARD_E_CANCELLED:
+            raise Cancelled("Cancelled")
         if hr != scard.SCARD_S_SUCCESS:
             raise self._unavailable(hr)
         state = states[0][1]
@@ -263,6 +271,10 @@ class _PcscReader(Device):
         return found
 
     def close(self) -> None:
+        context = self._context
+        if context is not None:
+            # Ends a wait for a card under way in another thread (it raises Cancelled).
+            scard.SCardCancel(context)
         with self._lock:
             if self._context is not None:
                 self._disconnect(scard.SCARD_UNPOWER_CARD)

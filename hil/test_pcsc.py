@@ -21,7 +21,7 @@ import pytest
 
 from app.cardread import CardData, read_card
 from drivers.trace import load_trace, mask_pan, record_session
-from hal.errors import CardRemoved, DeviceUnavailable, Timeout
+from hal.errors import Cancelled, CardRemoved, DeviceUnavailable, Timeout
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import DeviceContext, Devices, open_device
 from hal.testcards import CATALOGUE, TestCard, test_card
@@ -136,6 +136,24 @@ def test_empty_slot_times_out_within_the_timeout(
     with pytest.raises(Timeout):
         reader.wait_for_card(0.3)
     assert time.monotonic() - started < 1.5
+
+
+def test_close_from_another_thread_ends_a_wait_for_card(
+        virtual_cards: VirtualCards, open_reader: Callable[..., CardReader]) -> None:
+    virtual_cards.stop(0)
+    reader = open_reader("pcsc:Virtual PCD 00 00")
+    reader.card_present()  # the context exists, as in a terminal that has been running
+    closer = threading.Timer(0.2, reader.close)
+    started = time.monotonic()
+    closer.start()
+    try:
+        with pytest.raises(Cancelled):
+            reader.wait_for_card(5)
+    finally:
+        closer.join()
+    assert time.monotonic() - started < 2
+    with pytest.raises(DeviceUnavailable, match="closed"):
+        reader.card_present()
 
 
 # --- T=0 -------------------------------------------------------------------------------
