@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyemv.tlv
 
 from app.errors import EXIT_DECLINED, AppError
-from hal.errors import DeviceError, DeviceUnavailable, Timeout
+from hal.errors import DeviceError, DeviceUnavailable, MultipleCards, Timeout
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import Devices
 
@@ -160,7 +161,26 @@ def _read_apdu_card(wait: Callable[[float], bytes], transceive: Callable[[bytes]
 
 def read_card(devices: Devices, *, interface: str | None, amount: int,
               timeout: float = 30.0) -> CardData:
-    """Wait for the card on ``interface`` (or the first that shows one) and read it."""
+    """Wait for the card on ``interface`` (or the first that shows one) and read it.
+
+    Two cards in the contactless field are asked to be one: the reader keeps polling until
+    one card is left or the time is up.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _read_once(devices, interface=interface, amount=amount,
+                              timeout=max(deadline - time.monotonic(), 0.1))
+        except MultipleCards as exc:
+            if devices.pinpad is not None:
+                devices.pinpad.display("请只出示一张卡 / PRESENT ONE CARD")
+            if time.monotonic() >= deadline:
+                raise CardError(str(exc)) from None
+            log.info("%s", exc)
+
+
+def _read_once(devices: Devices, *, interface: str | None, amount: int,
+               timeout: float) -> CardData:
     order = [interface] if interface else ["chip", "tap", "swipe"]
     each = timeout if interface else max(timeout / len(order), 0.1)
     for kind in order:
@@ -177,6 +197,8 @@ def read_card(devices: Devices, *, interface: str | None, amount: int,
                 return _from_swipe(stripe.track2, stripe.track3)
         except Timeout:
             continue
+        except MultipleCards:
+            raise
         except DeviceUnavailable:
             if interface:
                 raise

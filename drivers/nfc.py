@@ -23,7 +23,7 @@ import nfc.tag
 import nfc.tag.tt4
 
 from hal.device_url import DeviceURL
-from hal.errors import CardRemoved, DeviceError, DeviceUnavailable, Timeout
+from hal.errors import CardRemoved, DeviceError, DeviceUnavailable, MultipleCards, Timeout
 from hal.interfaces import ContactlessReader
 from hal.registry import DeviceContext
 
@@ -33,13 +33,6 @@ log = logging.getLogger(__name__)
 
 # Between sensing rounds, as nfcpy's own connect() loop pauses (its default interval 0.1 s).
 _POLL_INTERVAL = 0.05
-
-
-class MultipleCards(DeviceError):
-    """More than one card answered in the field (EMV: a collision); the customer presents one.
-
-    Private to this driver until hal.errors has its own class for it.
-    """
 
 
 class NfcReader(ContactlessReader):

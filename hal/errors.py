@@ -15,6 +15,7 @@ __all__ = [
     "DeviceURLError",
     "DeviceUnavailable",
     "InvalidKey",
+    "MultipleCards",
     "PrinterFault",
     "Timeout",
 ]
@@ -42,6 +43,10 @@ class Cancelled(DeviceError):
 
 class PrinterFault(DeviceError):
     """The printer cannot print: paper out, cover open, or it is gone."""
+
+
+class MultipleCards(DeviceError):
+    """More than one card answered in the contactless field; the customer presents one."""
 
 
 class InvalidKey(DeviceError):
