@@ -150,6 +150,10 @@ def _serial(url: DeviceURL, extra: Mapping[str, tuple[str, ...]] | None = None) 
     _options({**_BAUD, **(extra or {})})(url)
 
 
+def _pinpad_serial(url: DeviceURL) -> None:
+    _serial(url, {"msr": ("yes", "no")})
+
+
 def _printer_serial(url: DeviceURL) -> None:
     _serial(url, PRINTER_OPTIONS)
 
@@ -204,7 +208,9 @@ SCHEMES: dict[str, dict[str, Scheme]] = {
         "mock": Scheme("drivers.mock", ("mock:",), _mock()),
     },
     "pinpad": {
-        "serial": Scheme("drivers.pinpad_abecs", ("serial:/dev/ttyUSB0?baudrate=19200",), _serial),
+        "serial": Scheme("drivers.pinpad_abecs",
+                         ("serial:/dev/ttyUSB0?baudrate=19200", "serial:DEV?baudrate=N&msr=no"),
+                         _pinpad_serial),
         "mock": Scheme("drivers.mock", ("mock:", "mock:?msr=no"), _mock(msr=("yes", "no"))),
     },
     "printer": {

@@ -10,7 +10,7 @@ from app.cardread import CardData, read_card
 from app.errors import InputError, Refused
 from app.flows.slips import print_slips
 from app.terminal import Terminal
-from hal.errors import DeviceUnavailable
+from hal.errors import DeviceUnavailable, InvalidKey
 from hal.testcards import TestCard
 from sync.online import KEY_PIK, KEY_TMK, META_PIK_KCV, CardForHost, OnlineResult
 from sync.responses import rule
@@ -62,11 +62,19 @@ def _pin_block(term: Terminal, card: CardData, amount: int) -> bytes:
         if tmk is None:
             raise Refused("no terminal master key: provision the terminal (posterm init)")
         pad.load_master_key(PIN_KEY_INDEX, tmk)
-    pik = journal.get_key(KEY_PIK)
-    kcv = journal.get_meta(META_PIK_KCV)
-    if pik is None or kcv is None:
-        raise Refused("no PIN key: sign on first")
-    pad.load_working_key(PIN_KEY_INDEX, pik, bytes.fromhex(kcv))
+    for attempt in (1, 2):
+        pik = journal.get_key(KEY_PIK)
+        kcv = journal.get_meta(META_PIK_KCV)
+        if pik is None or kcv is None:
+            raise Refused("no PIN key: sign on first")
+        try:
+            pad.load_working_key(PIN_KEY_INDEX, pik, bytes.fromhex(kcv))
+            break
+        except InvalidKey:
+            if attempt == 2:
+                raise
+            log.warning("the PIN pad refused the PIN key: signing on again for fresh keys")
+            term.session.sign_on()
     pad.display(f"¥{format_yuan(amount)}  请输入密码 / ENTER PIN")
     return pad.get_pin_block(card.pan, PIN_KEY_INDEX)
 
