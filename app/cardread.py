@@ -179,30 +179,49 @@ def read_card(devices: Devices, *, interface: str | None, amount: int,
             log.info("%s", exc)
 
 
+#: How long each interface is watched in turn while waiting on all of them.
+POLL_SLICE = 0.25
+
+
 def _read_once(devices: Devices, *, interface: str | None, amount: int,
                timeout: float) -> CardData:
+    """Watch the interfaces in turn (one, or chip, tap and swipe) until a card shows."""
     order = [interface] if interface else ["chip", "tap", "swipe"]
-    each = timeout if interface else max(timeout / len(order), 0.1)
-    for kind in order:
-        try:
-            if kind == "chip" and isinstance(devices.card_reader, CardReader):
-                r = devices.card_reader
-                return _read_apdu_card(r.wait_for_card, r.transceive, r.power_off, "chip",
-                                       amount, each)
-            if kind == "tap" and isinstance(devices.contactless, ContactlessReader):
-                c = devices.contactless
-                return _read_apdu_card(c.poll, c.transceive, c.release, "tap", amount, each)
-            if kind == "swipe" and devices.pinpad is not None:
-                stripe = devices.pinpad.read_magstripe(each)
-                return _from_swipe(stripe.track2, stripe.track3)
-        except Timeout:
-            continue
-        except MultipleCards:
-            raise
-        except DeviceUnavailable:
-            if interface:
+    deadline = time.monotonic() + timeout
+    while order:
+        for kind in list(order):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CardError("no card presented: insert, tap or swipe the card")
+            wait = left if interface else min(POLL_SLICE, left)
+            try:
+                card = _read_from(devices, kind, amount, wait)
+            except Timeout:
+                continue
+            except MultipleCards:
                 raise
-            continue
-        except DeviceError as exc:
-            raise CardError(f"card read failed: {exc}") from None
-    raise CardError("no card presented: insert, tap or swipe the card")
+            except DeviceUnavailable:
+                if interface:
+                    raise
+                order.remove(kind)      # that reader is gone: keep watching the others
+                continue
+            except DeviceError as exc:
+                raise CardError(f"card read failed: {exc}") from None
+            if card is not None:
+                return card
+            order.remove(kind)          # no device for this interface
+    raise CardError("no card reader answers: check the readers (posterm devices)")
+
+
+def _read_from(devices: Devices, kind: str, amount: int, wait: float) -> CardData | None:
+    """One look at one interface; None when the terminal has no device for it."""
+    if kind == "chip" and isinstance(devices.card_reader, CardReader):
+        r = devices.card_reader
+        return _read_apdu_card(r.wait_for_card, r.transceive, r.power_off, "chip", amount, wait)
+    if kind == "tap" and isinstance(devices.contactless, ContactlessReader):
+        c = devices.contactless
+        return _read_apdu_card(c.poll, c.transceive, c.release, "tap", amount, wait)
+    if kind == "swipe" and devices.pinpad is not None:
+        stripe = devices.pinpad.read_magstripe(wait)
+        return _from_swipe(stripe.track2, stripe.track3)
+    return None
