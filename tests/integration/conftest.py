@@ -101,13 +101,13 @@ def free_closed_port() -> int:
 class HostSim:
     """``posterm-host --data DIR --listen 127.0.0.1:0`` as a process; stop() sends SIGTERM."""
 
-    def __init__(self, data: Path, log: Path) -> None:
+    def __init__(self, data: Path, log: Path, *flags: str) -> None:
         self.data = data
         self.log_path = log
         data.mkdir(parents=True, exist_ok=True)
         self._log = open(log, "w", encoding="utf-8")  # noqa: SIM115 (open while the host runs)
         self.proc = subprocess.Popen(
-            [PY, "-m", "host", "--data", str(data), "--listen", "127.0.0.1:0"],
+            [PY, "-m", "host", "--data", str(data), "--listen", "127.0.0.1:0", *flags],
             stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=REPO, env=_env())
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
