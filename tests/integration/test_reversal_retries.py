@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import HostSim, provision, posterm, set_config
+from conftest import HostSim, posterm, provision, set_config
 
 
 def _terminal(tmp_path: Path, *host_flags: str) -> tuple[Path, HostSim]:
