@@ -134,12 +134,12 @@ class NfcReader(ContactlessReader):
                    deadline: float) -> nfc.tag.tt4.Type4Tag | None:
         """One EMV-style polling round: Type B, then Type A; both answering is a collision.
 
+        A round always senses both, however short the wait: a caller that watches several
+        interfaces in turn polls with short timeouts and must still see a Type A card.
         nfcpy's sense() mutes the field first, so the technology sensed last is the one
         still selected: Type A is activated at once, Type B after sensing it again.
         """
         found_b = self._sense(clf, "106B") if self._type_b else None
-        if found_b is None and time.monotonic() >= deadline:
-            return None
         found_a = self._sense(clf, "106A")
         if found_a is not None and not (found_a.sel_res and found_a.sel_res[0] & 0x20):
             # SEL_RES bit 6 is ISO 14443-4; a Type 1 tag has no SEL_RES at all.

@@ -1,0 +1,89 @@
+"""A whole sale on the devices: the posterm CLI against the host simulator, with the chip
+card in pcscd's reader (or a tap through nfcpy's udp reader), the PIN typed on the ABECS
+pad on a pty, and the slip decoded by the TCP printer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import config as config_mod
+from app.demo import start_host
+from hil.nfc_fixtures import virtual_nfc_card  # noqa: F401 - fixtures used by name
+from hil.pcsc_fixtures import pcscd, virtual_cards  # noqa: F401
+from hil.pinpad_fixtures import virtual_pinpad  # noqa: F401
+from hil.printer_fixtures import virtual_printer  # noqa: F401
+from hal.testcards import test_card
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    data = tmp_path / "host"
+    data.mkdir()
+    proc, address = start_host(data, quiet=True)
+    try:
+        yield address, data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _posterm(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, "-m", "app", "--data", str(data), *args],
+                          capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
+                          check=False)
+
+
+def _terminal(tmp_path: Path, host: tuple[str, Path], devices: dict[str, str]) -> Path:
+    data = tmp_path / "terminal"
+    address, host_data = host
+    init = _posterm(data, "init", "--host", address, "--host-data", str(host_data))
+    assert init.returncode == 0, init.stderr
+    values = config_mod.load(data).values
+    values["devices"].update(devices)
+    config_mod.write(data, values)
+    return data
+
+
+def test_a_chip_sale_through_pcscd_the_abecs_pad_and_the_tcp_printer(
+        tmp_path, host, virtual_cards, virtual_pinpad, virtual_printer):
+    card = test_card("unionpay-debit-chip")
+    reader = virtual_cards.start(card.name)
+    # No master key in the pad yet: the terminal injects its TMK, as at provisioning.
+    pad = virtual_pinpad(pin="123456", master_keys={})
+    data = _terminal(tmp_path, host, {"card_reader": reader.url, "contactless": "mock:",
+                                      "pinpad": pad.url, "printer": virtual_printer.url})
+    sale = _posterm(data, "sale", "12.50", "--timeout", "20", "--json")
+    assert sale.returncode == 0, sale.stdout + sale.stderr
+    result = json.loads(sale.stdout)
+    assert result["result"] == "approved" and result["pin_entered"] is True
+    assert result["entry_mode"] == "051" and result["pan_masked"] == "622609******0048"
+    assert result["receipt_printed"] is True
+    paper = "\n".join(virtual_printer.documents(at_least=2))
+    assert "622609******0048" in paper and "12.50" in paper and result["rrn"] in paper
+    assert card.pan not in paper
+
+
+def test_a_tap_sale_through_nfcpys_udp_reader(
+        tmp_path, host, virtual_nfc_card, virtual_pinpad, virtual_printer):
+    card = test_card("mc-tap")
+    url = virtual_nfc_card.start(card.name)
+    pad = virtual_pinpad(pin="123456", master_keys={})
+    data = _terminal(tmp_path, host, {"card_reader": "mock:", "contactless": url,
+                                      "pinpad": pad.url, "printer": virtual_printer.url})
+    sale = _posterm(data, "sale", "23.40", "--timeout", "20", "--json")
+    assert sale.returncode == 0, sale.stdout + sale.stderr
+    result = json.loads(sale.stdout)
+    assert result["result"] == "approved" and result["entry_mode"].startswith("07")
+    assert result["pan_masked"] == "541333******0434"
+    paper = "\n".join(virtual_printer.documents(at_least=2))
+    assert "541333******0434" in paper and "23.40" in paper
