@@ -27,6 +27,10 @@ PPSE = b"2PAY.SYS.DDF01"
 ORG_BY_RID = {"A000000333": "CUP", "A000000003": "VIS", "A000000004": "MCC",
               "A000000025": "AMX", "A000000065": "JCB"}
 ENTRY_PREFIX = {"chip": "05", "tap": "07", "swipe": "02"}
+#: Tried in turn when a contact card has no PSE (UnionPay debit/credit/quasi-credit, Visa,
+#: Mastercard, Amex, JCB).
+CANDIDATE_AIDS = ("A000000333010101", "A000000333010102", "A000000333010103",
+                  "A0000000031010", "A0000000041010", "A00000002501", "A0000000651010")
 
 
 class CardError(AppError):
@@ -88,16 +92,40 @@ def _dol(dol: bytes, values: dict[str, bytes]) -> bytes:
     return out
 
 
-def _read_emv(transceive, interface: str, amount: int) -> CardData:
-    directory = PPSE if interface == "tap" else PSE
-    aid_hex: str | None = None
-    answer = _select(transceive, directory)
+def _directory_aids(transceive, interface: str) -> list[str]:
+    """The AIDs the card lists: the PPSE's FCI, or the PSE's FCI and its directory records
+    (READ RECORD on the SFI in tag 88 up to 6A83). A contact card without a PSE gets the
+    terminal's candidate list, as EMV's list-of-AIDs method does."""
+    answer = _select(transceive, PPSE if interface == "tap" else PSE)
+    aids: list[str] = []
     if answer[-2:] == b"\x90\x00":
-        aid = _tlv(answer[:-2], "directory selection").get("4F")
-        aid_hex = aid.hex().upper() if aid else None
-    if aid_hex is None:
+        fci = _tlv(answer[:-2], "directory selection")
+        if "4F" in fci:
+            aids.append(fci["4F"].hex().upper())
+        sfi = fci.get("88")
+        if sfi and not aids:
+            for record in range(1, 17):
+                body = transceive(bytes([0x00, 0xB2, record, (sfi[0] << 3) | 4, 0x00]))
+                if body[-2:] != b"\x90\x00":
+                    break
+                aid = _tlv(body[:-2], "directory record").get("4F")
+                if aid:
+                    aids.append(aid.hex().upper())
+    if not aids and interface != "tap":
+        aids = list(CANDIDATE_AIDS)
+    return aids
+
+
+def _read_emv(transceive, interface: str, amount: int) -> CardData:
+    fci = None
+    for aid_hex in _directory_aids(transceive, interface):
+        answer = _select(transceive, bytes.fromhex(aid_hex))
+        if answer[-2:] == b"\x90\x00":
+            fci = _tlv(answer[:-2], "SELECT")
+            aid_hex = (fci.get("84") or bytes.fromhex(aid_hex)).hex().upper()
+            break
+    if fci is None:
         raise CardError("card has no supported application")
-    fci = _tlv(_check(_select(transceive, bytes.fromhex(aid_hex)), "SELECT"), "SELECT")
     label = fci.get("50", b"").decode("ascii", "replace") or None
     pdol = fci.get("9F38", b"")
     terminal_data = {"9F02": bytes.fromhex(f"{amount:012d}"),

@@ -332,7 +332,6 @@ def card_record(ctx: click.Context, reader_url: str, out: Path, contactless: boo
     from app.errors import InputError
     from app.redaction import setup_logging
     from hal.testcards import CATALOGUE
-    from storage.pan import mask_pan
     profile = None
     if card_name is not None:
         profile = CATALOGUE.get(card_name)
@@ -342,18 +341,19 @@ def card_record(ctx: click.Context, reader_url: str, out: Path, contactless: boo
     if keep_sensitive:
         click.echo("posterm: warning: the trace keeps the clear PAN and track data: treat the "
                    "file as cardholder data", err=True)
-    data, trace = record(reader_url, out, data_dir=ctx.obj["data"],
-                         keep_sensitive=keep_sensitive, contactless=contactless,
-                         test_card=profile, timeout=timeout)
-    summary = {"file": str(out), "interface": trace["interface"], "aid": data.aid,
-               "label": data.label, "pan_masked": mask_pan(data.pan), "expiry": data.expiry,
-               "apdus": len(trace["apdus"]), "masked": not keep_sensitive}
+    summary = record(reader_url, out, data_dir=ctx.obj["data"], keep_sensitive=keep_sensitive,
+                     contactless=contactless, test_card=profile, timeout=timeout)
     if as_json:
         _print_json(summary)
     else:
-        click.echo(f"recorded {summary['apdus']} APDUs to {out}: {data.aid} {data.label or ''} "
-                   f"{summary['pan_masked']} exp {data.expiry}"
+        click.echo(f"recorded {summary['apdus']} APDUs to {out}: {summary['aid'] or '-'} "
+                   f"{summary['label'] or ''} {summary['pan_masked'] or '-'} "
+                   f"exp {summary['expiry'] or '-'}"
                    + ("" if keep_sensitive else " (card data masked)"))
+    if "error" in summary:
+        click.echo(f"posterm: the read stopped half-way: {summary['error']} (the trace "
+                   "holds what happened)", err=True)
+        sys.exit(EXIT_DECLINED)
 
 
 @cli.group()

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from app.cardread import CardData, read_card
-from drivers.trace import load_trace, mask_pan, record_session
+from app.cardrecord import record_session
+from hal.trace import load_trace, mask_pan
 from hal.errors import Cancelled, CardRemoved, DeviceUnavailable, Timeout
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import DeviceContext, Devices, open_device

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from types import FrameType
 
 from drivers.cardsim import CardApplet
-from drivers.trace import TraceError, TraceReplayer, load_trace, trace_uid
+from drivers.trace import TraceReplayer, trace_uid
+from hal.trace import TraceError, load_trace
 from hal.testcards import CATALOGUE, test_card
 
 __all__ = ["CONTACTLESS_ATR", "CONTACT_ATR", "T0Card", "main"]

@@ -264,7 +264,8 @@ def _free_port(port: int) -> int:
 def _source(args: argparse.Namespace) -> tuple[CardSource, bytes, bytes, str]:
     """The card's applet (or replayer), UID, historical bytes and a name for the readiness line."""
     if args.trace:
-        from drivers.trace import TraceReplayer, load_trace
+        from drivers.trace import TraceReplayer
+        from hal.trace import load_trace
 
         replayer = TraceReplayer(load_trace(args.trace))
         atr = replayer.atr

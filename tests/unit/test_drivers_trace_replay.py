@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from drivers.mock.card_readers import MockCardReader, MockContactlessReader
-from drivers.trace import (
-    SW_NOT_FOUND,
-    TraceError,
-    TraceRecorder,
-    TraceReplayer,
-    load_trace,
-    record_session,
-)
+from app.cardrecord import record_session
+from drivers.trace import SW_NOT_FOUND, TraceReplayer
+from hal.trace import TraceError, TraceRecorder, load_trace
 from hal.device_url import split_url
 from hal.errors import CardRemoved
 from hal.interfaces import CardReader, ContactlessReader

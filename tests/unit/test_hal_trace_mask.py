@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyemv.tlv
 
 from drivers.cardsim import CardApplet, tlv
-from drivers.trace import mask_pan, mask_sensitive
+from hal.trace import mask_pan, mask_sensitive
 from hal.testcards import test_card
 
 PAN = "6226090000000048"
