@@ -31,8 +31,8 @@ from types import FrameType
 
 from drivers.cardsim import CardApplet
 from drivers.trace import TraceReplayer, trace_uid
-from hal.trace import TraceError, load_trace
 from hal.testcards import CATALOGUE, test_card
+from hal.trace import TraceError, load_trace
 
 __all__ = ["CONTACTLESS_ATR", "CONTACT_ATR", "T0Card", "main"]
 

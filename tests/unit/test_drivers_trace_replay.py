@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from drivers.mock.card_readers import MockCardReader, MockContactlessReader
 from app.cardrecord import record_session
+from drivers.mock.card_readers import MockCardReader, MockContactlessReader
 from drivers.trace import SW_NOT_FOUND, TraceReplayer
-from hal.trace import TraceError, TraceRecorder, load_trace
 from hal.device_url import split_url
 from hal.errors import CardRemoved
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import DeviceContext, open_device
 from hal.testcards import test_card
+from hal.trace import TraceError, TraceRecorder, load_trace
 
 SELECT_PSE = "00A404000E315041592E5359532E444446303100"
 TRACE = {
