@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stats import percentile
 from hal.interfaces import PinPad
 from hal.registry import DeviceContext, open_device
 
@@ -67,10 +68,6 @@ def virtual_pinpad() -> Iterator[str]:
             proc.wait(5)
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             times, where = command_round_trips(url, args.count), f"virtual pad {url}"
     print(f"ABECS DSP round trip through {where}, {len(times)} commands: "
           f"median {statistics.median(times) * 1000:.3f} ms, "
-          f"p99 {_percentile(times, 99) * 1000:.3f} ms")
+          f"p99 {percentile(times, 99) * 1000:.3f} ms")
     return 0
 
 

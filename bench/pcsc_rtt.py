@@ -15,16 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from stats import percentile
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import DeviceContext, open_device
 
 SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
 SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
 
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def apdu_round_trips(url: str, n: int = 1000, *, role: str = "card_reader") -> list[float]:
@@ -83,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             daemon.close()
     print(f"APDU round trip through pcscd ({url}, {len(times)} SELECTs): "
           f"median {statistics.median(times) * 1000:.3f} ms, "
-          f"p99 {_percentile(times, 99) * 1000:.3f} ms")
+          f"p99 {percentile(times, 99) * 1000:.3f} ms")
     return 0
 
 

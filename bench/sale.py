@@ -17,16 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from stats import percentile
 from app.demo import start_host
 from app.flows.sale import run_sale
 from app.provision import init
 from app.terminal import Terminal
 from hal.testcards import test_card
 
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def bench_sales(count: int) -> dict[str, float]:
@@ -52,8 +49,8 @@ def bench_sales(count: int) -> dict[str, float]:
         finally:
             host.terminate()
             host.wait(timeout=10)
-    return {"sales": count, "p50_ms": _percentile(times, 50) * 1000,
-            "p99_ms": _percentile(times, 99) * 1000, "max_ms": max(times) * 1000,
+    return {"sales": count, "p50_ms": percentile(times, 50) * 1000,
+            "p99_ms": percentile(times, 99) * 1000, "max_ms": max(times) * 1000,
             "sales_per_s": count / elapsed}
 
 
