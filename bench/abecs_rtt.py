@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stats import percentile
+
 from hal.interfaces import PinPad
 from hal.registry import DeviceContext, open_device
 

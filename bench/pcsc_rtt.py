@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from stats import percentile
+
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import DeviceContext, open_device
 

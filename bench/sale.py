@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 from stats import percentile
+
 from app.demo import start_host
 from app.flows.sale import run_sale
 from app.provision import init
 from app.terminal import Terminal
 from hal.testcards import test_card
-
 
 
 def bench_sales(count: int) -> dict[str, float]:
