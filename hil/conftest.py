@@ -21,45 +21,29 @@ Bench file (TOML)::
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-ROLES = ("card_reader", "contactless", "pinpad", "printer")
+from hil.bench import Bench, load_bench
 
-
-@dataclass(frozen=True)
-class Bench:
-    """A real bench's device URLs and the cards on its readers (None: virtual devices)."""
-
-    path: Path | None
-    devices: dict[str, str] = field(default_factory=dict)
-    cards: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def virtual(self) -> bool:
-        return self.path is None
-
-    def url(self, role: str) -> str:
-        """The bench's URL for ``role``; skips the calling test when the bench has none."""
-        if role not in self.devices:
-            pytest.skip(f"the bench file {self.path} has no {role}")
-        return self.devices[role]
+# The device families' fixtures, defined once here so that every test module shares the
+# same session objects (one pcscd, one virtual card per vpcd slot): a module importing a
+# fixture itself would get a second, separate instance.
+from hil.nfc_fixtures import contactless_card, contactless_url, virtual_nfc_card  # noqa: F401
+from hil.pcsc_fixtures import (  # noqa: F401
+    card_reader_card,
+    card_reader_url,
+    pcscd,
+    virtual_card,
+    virtual_cards,
+)
+from hil.pinpad_fixtures import pinpad_url, virtual_pinpad  # noqa: F401
+from hil.printer_fixtures import printer_url, serial_printer_url, virtual_printer  # noqa: F401
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bench", default=os.environ.get("POSTERM_BENCH"),
                      help="bench file of device URLs (default: start the virtual devices)")
-
-
-def load_bench(path: str | None) -> Bench:
-    if not path:
-        return Bench(None)
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    devices = {k: v for k, v in data.get("devices", {}).items() if k in ROLES}
-    return Bench(Path(path), devices, dict(data.get("cards", {})))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hal.testcards import TestCard, test_card
-from hil.conftest import Bench
+from hil.bench import Bench
 
 __all__ = ["VirtualNfcCard", "contactless_card", "contactless_url", "virtual_nfc_card"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from hal.testcards import TestCard, test_card
-from hil.conftest import Bench
+from hil.bench import Bench
 
 __all__ = [
     "PcscDaemon",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.conftest import Bench
+from hil.bench import Bench
 
 __all__ = [
     "TEST_MASTER_KEY",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.conftest import Bench
+from hil.bench import Bench
 
 __all__ = ["VirtualPrinterProcess", "printer_url", "serial_printer_url", "virtual_printer"]
 

@@ -19,13 +19,8 @@ from hal.errors import CardRemoved, DeviceUnavailable, Timeout
 from hal.interfaces import ContactlessReader
 from hal.registry import DeviceContext, open_device
 from hal.testcards import TestCard, test_card
-from hil.conftest import Bench
-from hil.nfc_fixtures import (  # noqa: F401  (fixtures)
-    VirtualNfcCard,
-    contactless_card,
-    contactless_url,
-    virtual_nfc_card,
-)
+from hil.bench import Bench
+from hil.nfc_fixtures import VirtualNfcCard
 
 PPSE = b"2PAY.SYS.DDF01"
 # How long one nfcpy sense of one technology may wait on the udp driver (its fixed 1 s for
@@ -95,7 +90,7 @@ def _poll_timeout(bench: Bench) -> float:
 
 
 def test_tap_reads_the_profiles_pan_and_expiry(
-    contactless_url: str, contactless_card: TestCard, bench: Bench,  # noqa: F811
+    contactless_url: str, contactless_card: TestCard, bench: Bench,
     open_reader: Callable[[str], ContactlessReader],
 ) -> None:
     reader = open_reader(contactless_url)
@@ -109,7 +104,7 @@ def test_tap_reads_the_profiles_pan_and_expiry(
 
 
 def test_poll_without_a_card_times_out_within_the_bound(
-    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],
 ) -> None:
     url = virtual_nfc_card.start()
     virtual_nfc_card.stop()  # the port stays known, and nothing answers on it
@@ -123,7 +118,7 @@ def test_poll_without_a_card_times_out_within_the_bound(
 
 
 def test_card_leaving_mid_exchange_is_card_removed(
-    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],
 ) -> None:
     card = test_card("mc-tap")
     reader = open_reader(virtual_nfc_card.start("mc-tap", leave_after=2))
@@ -142,7 +137,7 @@ def test_card_leaving_mid_exchange_is_card_removed(
 
 
 def test_reader_finds_the_card_again_after_the_emulator_restarts(
-    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],
 ) -> None:
     reader = open_reader(virtual_nfc_card.start("mc-tap"))
     first = reader.poll(5.0)
@@ -162,7 +157,7 @@ def test_reader_finds_the_card_again_after_the_emulator_restarts(
 
 
 def test_small_frames_chain_commands_and_responses(
-    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],
 ) -> None:
     # FSC 16: nfcpy chains every command longer than 13 bytes, and the card chains its
     # answers (the READ RECORD answer is 55 bytes) in 13-byte blocks.
@@ -173,7 +168,7 @@ def test_small_frames_chain_commands_and_responses(
 
 
 def test_type_b_card_is_read_like_a_type_a_card(
-    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],
 ) -> None:
     card = test_card("unionpay-debit-chip")  # a chip profile, served with the PPSE
     reader = open_reader(virtual_nfc_card.start(card.name, technology="B"))
@@ -182,7 +177,7 @@ def test_type_b_card_is_read_like_a_type_a_card(
 
 
 def test_card_is_activated_again_after_release(
-    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],
 ) -> None:
     reader = open_reader(virtual_nfc_card.start("mc-tap"))
     uid = reader.poll(5.0)
@@ -196,7 +191,7 @@ def test_card_is_activated_again_after_release(
 
 
 def test_recorded_trace_replays_over_the_air(
-    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],  # noqa: F811
+    virtual_nfc_card: VirtualNfcCard, open_reader: Callable[[str], ContactlessReader],
     tmp_path: Path,
 ) -> None:
     card = test_card("mc-tap")

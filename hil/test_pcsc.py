@@ -5,7 +5,6 @@ Tests that script the card (another profile, T=0 answers, pulling it out, a trac
 the virtual card and skip on a real bench.
 """
 
-# ruff: noqa: F811 - pytest fixtures imported from hil.pcsc_fixtures are test parameters
 
 from __future__ import annotations
 
@@ -21,21 +20,12 @@ import pytest
 
 from app.cardread import CardData, read_card
 from app.cardrecord import record_session
-from hal.trace import load_trace, mask_pan
 from hal.errors import Cancelled, CardRemoved, DeviceUnavailable, Timeout
 from hal.interfaces import CardReader, ContactlessReader
 from hal.registry import DeviceContext, Devices, open_device
 from hal.testcards import CATALOGUE, TestCard, test_card
-from hil.pcsc_fixtures import (  # noqa: F401 - fixtures
-    PcscDaemon,
-    VirtualCard,
-    VirtualCards,
-    card_reader_card,
-    card_reader_url,
-    pcscd,
-    virtual_card,
-    virtual_cards,
-)
+from hal.trace import load_trace, mask_pan
+from hil.pcsc_fixtures import PcscDaemon, VirtualCard, VirtualCards
 
 pytest.importorskip("smartcard", reason="pyscard is not installed (extra 'devices')")
 

@@ -16,10 +16,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from hal.errors import Cancelled, DeviceUnavailable, InvalidKey, Timeout
 from hal.registry import DeviceContext, open_device
 from hal.testcards import test_card
-from hil.conftest import Bench
-from hil.pinpad_fixtures import TEST_MASTER_KEY, TEST_SLOT, pinpad_url, virtual_pinpad
-
-__all__ = ["pinpad_url", "virtual_pinpad"]  # fixtures used below
+from hil.bench import Bench
+from hil.pinpad_fixtures import TEST_MASTER_KEY, TEST_SLOT
 
 WORKING_KEY = bytes.fromhex("89ABCDEF0123456776543210FEDCBA98")
 PAN = "6226090000000048"

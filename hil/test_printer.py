@@ -15,15 +15,8 @@ from hal.device_url import split_url
 from hal.document import Document, Line
 from hal.errors import DeviceError, PrinterFault
 from hal.registry import DeviceContext, open_device
-from hil.conftest import Bench
-from hil.printer_fixtures import (
-    VirtualPrinterProcess,
-    printer_url,
-    serial_printer_url,
-    virtual_printer,
-)
-
-__all__ = ["printer_url", "serial_printer_url", "virtual_printer"]  # fixtures used below
+from hil.bench import Bench
+from hil.printer_fixtures import VirtualPrinterProcess
 
 SLIP = Document(
     "sale-000012-merchant",

@@ -15,10 +15,6 @@ import pytest
 
 from app import config as config_mod
 from app.demo import start_host
-from hil.nfc_fixtures import virtual_nfc_card  # noqa: F401 - fixtures used by name
-from hil.pcsc_fixtures import pcscd, virtual_cards  # noqa: F401
-from hil.pinpad_fixtures import virtual_pinpad  # noqa: F401
-from hil.printer_fixtures import virtual_printer  # noqa: F401
 from hal.testcards import test_card
 
 REPO = Path(__file__).resolve().parent.parent
