@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,28 @@ def test_a_tap_sale_through_nfcpys_udp_reader(
     assert result["pan_masked"] == "541333******0434"
     paper = "\n".join(virtual_printer.documents(at_least=2))
     assert "541333******0434" in paper and "23.40" in paper
+
+
+def test_a_pin_pad_pulled_during_the_sale_ends_it_cleanly(
+        tmp_path, host, virtual_cards, virtual_pinpad, virtual_printer):
+    reader = virtual_cards.start("unionpay-debit-chip")
+    pad = virtual_pinpad(pin=None, master_keys={})
+    data = _terminal(tmp_path, host, {"card_reader": reader.url, "contactless": "mock:",
+                                      "pinpad": pad.url, "printer": virtual_printer.url})
+    pad.send("never")                                   # the customer never types
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    sale = subprocess.Popen([sys.executable, "-m", "app", "--data", str(data), "sale", "9.99",
+                             "--timeout", "20", "--json"], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while "GPN: the customer does not type" not in pad.log_text():
+        assert time.monotonic() < deadline and sale.poll() is None, pad.log_text()
+        time.sleep(0.05)
+    pad.stop()                                          # the USB cable is pulled
+    out, err = sale.communicate(timeout=60)
+    assert sale.returncode == 3, out + err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1
+    assert "Traceback" not in err
+    rows = json.loads(_posterm(data, "txns", "--json").stdout)["transactions"]
+    assert all(r["state"] != "pending" or r["reversal"] == "armed" for r in rows)
+    assert not [r for r in rows if r["state"] == "approved"]
