@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,6 +26,7 @@ from storage import audit as audit_log
 from storage.errors import CorruptDatabase, InvalidTransition, StorageError
 from storage.migrations import migrate
 from storage.pan import CardDataProtector, mask_pan
+from storage.passwords import check_password, hash_password
 from storage.timestamps import Clock, stamp, utc_now
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class NewTransaction:
     pin_entered: bool
     reversible: bool = True
     extra: dict | None = None
+    original_id: int | None = None   # the transaction a void, refund or completion acts on
 
     def __post_init__(self) -> None:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount <= 0:
@@ -107,7 +109,21 @@ class TransactionRecord:
     reversal_state: str | None
     reversal_reason: str | None
     receipt_state: str | None    # None (no slip for it), 'printed', 'unprinted'
+    original_id: int | None      # the transaction this one acts on (void, refund, completion)
+    voided_by: int | None        # the approved void of this transaction
+    advice_state: str | None     # offline transactions: 'QUEUED', 'SENT', 'FAILED'
     extra: dict
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One entry of the store-and-forward queue (an offline transaction to tell the host)."""
+
+    id: int
+    txn_id: int
+    state: str
+    attempts: int
+    created_utc: str
 
 
 @dataclass(frozen=True)
@@ -127,9 +143,10 @@ SELECT t.id, t.txn_type, t.state, t.amount, t.currency, t.stan, t.batch, t.termi
        t.merchant_id, t.operator, t.pan_masked, t.pan_hash, t.card_org, t.entry_mode,
        t.card_seq, t.pin_entered, t.response_code, t.rrn, t.auth_code, t.settlement_date,
        t.created_utc, t.created_local, t.updated_utc, t.updated_local,
-       r.state, r.reason, t.receipt_state, t.extra
+       r.state, r.reason, t.receipt_state, t.original_id, t.voided_by, a.state, t.extra
 FROM transactions AS t
 LEFT JOIN reversals AS r ON r.id = (SELECT max(id) FROM reversals WHERE txn_id = t.id)
+LEFT JOIN advices AS a ON a.txn_id = t.id
 """
 
 
@@ -327,38 +344,47 @@ class Journal:
         Call before the request leaves the terminal; when this returns the row is on disk.
         """
         when = self._now()
-        pan_masked = mask_pan(txn.pan)
-        pan_hash = self.protector.fingerprint(txn.pan)
-        card_json = json.dumps({"pan": txn.pan, "expiry": txn.expiry}, separators=(",", ":"))
         with self._write() as conn:
-            txn_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM transactions").fetchone()[0]
-            self._transactions.insert({
-                "id": txn_id, "txn_type": txn.txn_type, "state": "PENDING", "amount": txn.amount,
-                "currency": txn.currency, "stan": txn.stan, "batch": txn.batch,
-                "terminal_id": txn.terminal_id, "merchant_id": txn.merchant_id, "operator": txn.operator,
-                "pan_masked": pan_masked, "pan_hash": pan_hash,
-                "card": self.protector.seal(card_json, aad=_card_aad(txn_id)),
-                "card_org": txn.card_org, "entry_mode": txn.entry_mode, "card_seq": txn.card_seq,
-                "pin_entered": int(bool(txn.pin_entered)), "reversible": int(bool(txn.reversible)),
-                "extra": json.dumps(txn.extra or {}, sort_keys=True),
-                "created_utc": when[0], "created_local": when[1],
-                "updated_utc": when[0], "updated_local": when[1],
-            })
+            txn_id = self._insert(conn, txn, "PENDING", when)
             if txn.reversible:
                 self._insert_reversal(conn, txn_id, REVERSAL_NO_RESPONSE, when)
             self._audit(conn, "txn.begin", txn.operator, {
                 "txn_id": txn_id, "type": txn.txn_type, "amount": txn.amount, "currency": txn.currency,
-                "stan": txn.stan, "batch": txn.batch, "pan": pan_masked,
+                "stan": txn.stan, "batch": txn.batch, "pan": mask_pan(txn.pan),
                 "reversal_armed": bool(txn.reversible),
             }, when)
         logger.info("txn %d %s %d fen stan %06d batch %06d PENDING", txn_id, txn.txn_type, txn.amount,
                     txn.stan, txn.batch)
-        return int(txn_id)
+        return txn_id
+
+    def _insert(self, conn: sqlite3.Connection, txn: NewTransaction, state: str,
+                when: tuple[str, str]) -> int:
+        """Insert one transaction row (card sealed, masked, hashed); returns its id."""
+        card_json = json.dumps({"pan": txn.pan, "expiry": txn.expiry}, separators=(",", ":"))
+        txn_id = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM transactions").fetchone()[0])
+        self._transactions.insert({
+            "id": txn_id, "txn_type": txn.txn_type, "state": state, "amount": txn.amount,
+            "currency": txn.currency, "stan": txn.stan, "batch": txn.batch,
+            "terminal_id": txn.terminal_id, "merchant_id": txn.merchant_id, "operator": txn.operator,
+            "pan_masked": mask_pan(txn.pan), "pan_hash": self.protector.fingerprint(txn.pan),
+            "card": self.protector.seal(card_json, aad=_card_aad(txn_id)),
+            "card_org": txn.card_org, "entry_mode": txn.entry_mode, "card_seq": txn.card_seq,
+            "pin_entered": int(bool(txn.pin_entered)), "reversible": int(bool(txn.reversible)),
+            "extra": json.dumps(txn.extra or {}, sort_keys=True),
+            "original_id": txn.original_id,
+            "created_utc": when[0], "created_local": when[1],
+            "updated_utc": when[0], "updated_local": when[1],
+        })
+        return txn_id
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
                  auth_code: str | None, settlement_date: str | None = None,
-                 extra: dict | None = None) -> TransactionRecord:
-        """Record the host's answer: PENDING -> APPROVED or DECLINED, reversal CANCELLED; `extra` is merged."""
+                 extra: dict | None = None, voids: bool = False) -> TransactionRecord:
+        """Record the host's answer: PENDING -> APPROVED or DECLINED, reversal CANCELLED; `extra` is merged.
+
+        ``voids``: this transaction voids its original; when approved, the original is marked
+        voided in the same commit.
+        """
         state = "APPROVED" if approved else "DECLINED"
         when = self._now()
         with self._write() as conn:
@@ -372,9 +398,17 @@ class Journal:
                 (state, response_code, rrn, auth_code, settlement_date, merged, when[0], when[1], txn_id),
             )
             cancelled = self._cancel_reversal(conn, txn_id, when)
+            voided = None
+            if voids and approved:
+                (voided,) = conn.execute("SELECT original_id FROM transactions WHERE id = ?",
+                                         (txn_id,)).fetchone()
+                if voided is None:
+                    raise InvalidTransition(f"transaction {txn_id} has no original to void")
+                conn.execute("UPDATE transactions SET voided_by = ?, updated_utc = ?,"
+                             " updated_local = ? WHERE id = ?", (txn_id, when[0], when[1], voided))
             self._audit(conn, "txn.complete", "system", {
                 "txn_id": txn_id, "state": state, "response_code": response_code, "rrn": rrn,
-                "auth_code": auth_code, "reversal_cancelled": cancelled,
+                "auth_code": auth_code, "reversal_cancelled": cancelled, "voided": voided,
             }, when)
             record = self._get(conn, txn_id)
         logger.info("txn %d %s (%s)", txn_id, state, response_code)
@@ -470,6 +504,8 @@ class Journal:
                 "UPDATE transactions SET state = 'REVERSED', updated_utc = ?, updated_local = ? WHERE id = ?",
                 (when[0], when[1], txn_id),
             )
+            # A reversed void no longer voids its original.
+            conn.execute("UPDATE transactions SET voided_by = NULL WHERE voided_by = ?", (txn_id,))
             self._audit(conn, "reversal.done", "system", {
                 "txn_id": txn_id, "reversal_id": reversal_id, "response_code": response_code, "from": current,
             }, when)
@@ -523,6 +559,101 @@ class Journal:
             args.append(int(limit))
         with self._read() as conn:
             return [_record(row) for row in conn.execute(sql, args)]
+
+    def record_offline(self, txn: NewTransaction, *, auth_code: str) -> int:
+        """An offline approval (below the floor limit): the row APPROVED and its advice
+        QUEUED for the host, in one commit; nothing to reverse."""
+        when = self._now()
+        with self._write() as conn:
+            txn_id = self._insert(conn, replace(txn, reversible=False), "APPROVED", when)
+            conn.execute("UPDATE transactions SET response_code = 'Y1', auth_code = ?"
+                         " WHERE id = ?", (auth_code, txn_id))
+            conn.execute("INSERT INTO advices (txn_id, state, attempts, created_utc,"
+                         " created_local, updated_utc, updated_local)"
+                         " VALUES (?, 'QUEUED', 0, ?, ?, ?, ?)",
+                         (txn_id, when[0], when[1], when[0], when[1]))
+            self._audit(conn, "txn.offline", txn.operator, {
+                "txn_id": txn_id, "amount": txn.amount, "auth_code": auth_code,
+                "advice": "QUEUED"}, when)
+        return txn_id
+
+    def pending_advices(self) -> list[Advice]:
+        """Queued advices, oldest first: the host hears of them in this order."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, txn_id, state, attempts, created_utc FROM advices"
+                                " WHERE state = 'QUEUED' ORDER BY id").fetchall()
+        return [Advice(*row) for row in rows]
+
+    def advice_attempted(self, advice_id: int) -> int:
+        """Count one more send of the advice; returns the attempts so far (2+ = a repeat)."""
+        when = self._now()
+        with self._write() as conn:
+            conn.execute("UPDATE advices SET attempts = attempts + 1, updated_utc = ?,"
+                         " updated_local = ? WHERE id = ? AND state = 'QUEUED'",
+                         (when[0], when[1], advice_id))
+            (attempts,) = conn.execute("SELECT attempts FROM advices WHERE id = ?",
+                                       (advice_id,)).fetchone()
+        return int(attempts)
+
+    def advice_done(self, advice_id: int, response_code: str, *, rrn: str | None = None,
+                    sent: bool = True) -> None:
+        """The host took the advice (SENT) or refused it for good (FAILED); one commit."""
+        when = self._now()
+        state = "SENT" if sent else "FAILED"
+        with self._write() as conn:
+            row = conn.execute("SELECT txn_id FROM advices WHERE id = ? AND state = 'QUEUED'",
+                               (advice_id,)).fetchone()
+            if row is None:
+                raise InvalidTransition(f"advice {advice_id} is not queued")
+            conn.execute("UPDATE advices SET state = ?, response_code = ?, updated_utc = ?,"
+                         " updated_local = ? WHERE id = ?",
+                         (state, response_code, when[0], when[1], advice_id))
+            if rrn:
+                conn.execute("UPDATE transactions SET rrn = ? WHERE id = ?", (rrn, row[0]))
+            self._audit(conn, "advice." + state.lower(), "system", {
+                "txn_id": row[0], "advice_id": advice_id, "response_code": response_code}, when)
+
+    def find_by_rrn(self, rrn: str) -> TransactionRecord | None:
+        """The newest transaction with this retrieval reference number."""
+        with self._read() as conn:
+            row = conn.execute(f"{_RECORD_SQL} WHERE t.rrn = ? ORDER BY t.id DESC LIMIT 1",
+                               (rrn,)).fetchone()
+        return None if row is None else _record(row)
+
+    def approved_total(self, txn_type: str, *, local_date: str) -> tuple[int, int]:
+        """(count, fen) of approved, unreversed transactions of a type on a local date
+        (``YYYY-MM-DD``): for per-day limits such as refunds."""
+        with self._read() as conn:
+            count, total = conn.execute(
+                "SELECT count(*), coalesce(sum(amount), 0) FROM transactions WHERE txn_type = ?"
+                " AND state = 'APPROVED' AND substr(created_local, 1, 10) = ?",
+                (txn_type, local_date)).fetchone()
+        return int(count), int(total)
+
+    # ------------------------------------------------------------ operators
+
+    def set_operator(self, code: str, *, role: str, name: str, password: str) -> None:
+        """Create or change an operator; only the password's salted scrypt hash is kept."""
+        if role not in ("cashier", "supervisor"):
+            raise ValueError("role must be cashier or supervisor")
+        when = self._now()
+        hashed = hash_password(password)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO operators (code, role, name, password_hash, created_utc,"
+                " created_local, updated_utc, updated_local) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (code) DO UPDATE SET role = excluded.role, name = excluded.name,"
+                " password_hash = excluded.password_hash, updated_utc = excluded.updated_utc,"
+                " updated_local = excluded.updated_local",
+                (code, role, name, hashed, when[0], when[1], when[0], when[1]))
+            self._audit(conn, "operator.set", "system", {"code": code, "role": role}, when)
+
+    def check_supervisor(self, password: str) -> str | None:
+        """The code of the supervisor whose password this is, or None."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT code, password_hash FROM operators"
+                                " WHERE role = 'supervisor' ORDER BY code").fetchall()
+        return next((code for code, stored in rows if check_password(password, stored)), None)
 
     def set_receipt_state(self, txn_id: int, printed: bool, *, error: str | None = None) -> None:
         """Record whether the transaction's slip came out; an unprinted one is offered again."""

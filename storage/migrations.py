@@ -125,6 +125,40 @@ MIGRATIONS: tuple[Migration, ...] = (
                 WHERE receipt_state = 'unprinted'""",
         ),
     ),
+    Migration(
+        3,
+        "operators with hashed passwords; a transaction's original; the advice queue",
+        (
+            """CREATE TABLE operators (
+                code TEXT PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('cashier', 'supervisor')),
+                name TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                created_utc TEXT NOT NULL,
+                created_local TEXT NOT NULL,
+                updated_utc TEXT NOT NULL,
+                updated_local TEXT NOT NULL
+            )""",
+            # A void, refund or completion points at the transaction it acts on; a voided
+            # sale points at its void.
+            "ALTER TABLE transactions ADD COLUMN original_id INTEGER REFERENCES transactions (id)",
+            "ALTER TABLE transactions ADD COLUMN voided_by INTEGER REFERENCES transactions (id)",
+            "CREATE INDEX transactions_original ON transactions (original_id)",
+            "CREATE INDEX transactions_rrn ON transactions (rrn)",
+            """CREATE TABLE advices (
+                id INTEGER PRIMARY KEY,
+                txn_id INTEGER NOT NULL UNIQUE REFERENCES transactions (id),
+                state TEXT NOT NULL CHECK (state IN ('QUEUED', 'SENT', 'FAILED')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                response_code TEXT,
+                created_utc TEXT NOT NULL,
+                created_local TEXT NOT NULL,
+                updated_utc TEXT NOT NULL,
+                updated_local TEXT NOT NULL
+            )""",
+            "CREATE INDEX advices_queued ON advices (state) WHERE state = 'QUEUED'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

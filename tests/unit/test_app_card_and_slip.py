@@ -50,7 +50,7 @@ def _record(**kw):
                 auth_code="123456", settlement_date="1122", created_utc="2026-11-22T00:00:00Z",
                 created_local="2026-11-22T08:00:00+08:00", updated_utc="", updated_local="",
                 reversal_state="CANCELLED", reversal_reason=None, receipt_state="printed",
-                extra={})
+                original_id=None, voided_by=None, advice_state=None, extra={})
     base.update(kw)
     return TransactionRecord(**base)
 
