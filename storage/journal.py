@@ -577,6 +577,18 @@ class Journal:
                 "advice": "QUEUED"}, when)
         return txn_id
 
+    def queue_advice(self, txn_id: int) -> None:
+        """Queue a transaction for store-and-forward (an advice whose answer did not come):
+        it is sent again, flagged as a repeat, until the host answers."""
+        when = self._now()
+        with self._write() as conn:
+            self._state_for_update(conn, txn_id)
+            conn.execute("INSERT INTO advices (txn_id, state, attempts, created_utc,"
+                         " created_local, updated_utc, updated_local)"
+                         " VALUES (?, 'QUEUED', 1, ?, ?, ?, ?) ON CONFLICT (txn_id) DO NOTHING",
+                         (txn_id, when[0], when[1], when[0], when[1]))
+            self._audit(conn, "advice.queued", "system", {"txn_id": txn_id}, when)
+
     def pending_advices(self) -> list[Advice]:
         """Queued advices, oldest first: the host hears of them in this order."""
         with self._read() as conn:

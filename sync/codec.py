@@ -69,5 +69,6 @@ def decode(raw: bytes) -> Fields:
 
 
 def reply_mti(mti: str) -> str:
-    """A reply's MTI is the request's plus 10 (0200 -> 0210)."""
-    return f"{int(mti) + 10:04d}"
+    """A reply's MTI is the request's plus 10 (0200 -> 0210); a repeat's (0221, ISO 8583's
+    last digit 1) is answered as the original (0230)."""
+    return f"{int(mti) // 10 * 10 + 10:04d}"

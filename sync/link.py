@@ -93,7 +93,8 @@ class HostLink:
             finally:
                 self._sock = None
 
-    def exchange(self, iso: bytes, accept: Callable[[dict[str, str]], bool]) -> bytes:
+    def exchange(self, iso: bytes, accept: Callable[[dict[str, str]], bool], *,
+                 on_sent: Callable[[], None] | None = None) -> bytes:
         """Send one request and return the first reply that ``accept`` takes.
 
         Replies that are malformed or do not match (MTI, STAN, terminal id) are logged and
@@ -108,6 +109,8 @@ class HostLink:
         except OSError as exc:
             self.close()
             raise HostTimeout(f"connection lost while sending ({exc})") from None
+        if on_sent is not None:
+            on_sent()
         deadline = time.monotonic() + c.response_timeout
         try:
             while True:

@@ -25,6 +25,7 @@ from sync.errors import (
     MessageError,
     SyncError,
 )
+from sync.faults import fault_point
 from sync.link import HostLink, LinkConfig
 from sync.message import TerminalIds
 from sync.responses import rule
@@ -38,6 +39,10 @@ KEY_MAK = "mak"
 META_PIK_KCV = "pik_kcv"
 META_SIGNON_REQUIRED = "signon_required"
 META_SIGNED_ON = "signed_on_utc"
+#: Request fields kept (non-sensitive) so a queued advice is sent again as it was.
+ORIGINAL_FIELDS = ("37", "38", "61")
+#: Types whose approval voids their original.
+VOIDING = frozenset({TxnType.VOID, TxnType.PREAUTH_VOID, TxnType.COMPLETION_VOID})
 REVERSAL_DONE_CODES = ("00", "25")   # 25: the host never saw the original, nothing to undo
 META_HOST_REQUEST = "host_request"
 
@@ -74,6 +79,36 @@ class OnlineResult:
     @property
     def approved(self) -> bool:
         return self.record.state == "APPROVED"
+
+
+@dataclass(frozen=True)
+class OriginalRef:
+    """The transaction a void, refund or completion refers to (fields 37, 38 and 61)."""
+
+    txn_id: int | None = None        # in this journal, when it is there
+    rrn: str | None = None
+    auth_code: str | None = None
+    batch: int | None = None
+    stan: int | None = None
+    date: str | None = None          # MMDD
+
+    @classmethod
+    def of(cls, record: TransactionRecord) -> OriginalRef:
+        return cls(record.id, record.rrn, record.auth_code, record.batch, record.stan,
+                   record.created_local[5:7] + record.created_local[8:10])
+
+    def fields(self, txn: TxnType) -> dict[str, object]:
+        f61 = f"{self.batch or 0:06d}{self.stan or 0:06d}"
+        if txn in (TxnType.REFUND, TxnType.COMPLETION):
+            f61 += self.date or "0000"
+        return {"37": self.rrn, "38": self.auth_code, "61": f61}
+
+
+@dataclass(frozen=True)
+class BalanceResult:
+    response_code: str
+    balance: int | None           # fen, negative when the account is overdrawn
+    reply: dict[str, str]
 
 
 @dataclass
@@ -123,9 +158,10 @@ class HostSession:
         message.verify_mac(raw, self.config.mac_algorithm, self._mak())
         return codec.decode(raw)
 
-    def _exchange(self, raw: bytes, request: dict[str, str]) -> bytes:
+    def _exchange(self, raw: bytes, request: dict[str, str], *,
+                  on_sent: Callable[[], None] | None = None) -> bytes:
         """One request/reply over the link, honouring what the reply's header asks for."""
-        reply = self.link.exchange(raw, self._accept(request))
+        reply = self.link.exchange(raw, self._accept(request), on_sent=on_sent)
         header = self.link.last_header
         if header is not None and len(header) >= 3:
             wanted = header[2] & 0x0F
@@ -255,55 +291,162 @@ class HostSession:
         return "the transaction will be reversed before the next one"
 
     # -- financial requests ---------------------------------------------------------------
-    def authorize(self, txn: TxnType, card: CardForHost, amount: int, *,
-                  pin_block: bytes | None = None, extra: dict | None = None) -> OnlineResult:
-        """Journal, send and complete one financial request (sale for now)."""
-        self.flush_reversals()
-        self.ensure_signed_on()
-        stan = self.journal.next_stan()
-        batch = self.journal.current_batch()
+    def _card_fields(self, card: CardForHost, amount: int | None,
+                     pin_block: bytes | None) -> dict[str, object]:
         fields: dict[str, object] = {
-            "2": card.pan, "4": f"{amount:012d}", "14": card.expiry, "22": card.entry_mode,
-            "23": card.card_seq, "35": card.track2, "36": card.track3, "55": card.icc_data,
-            "49": self.config.currency, "63": f"{card.card_org:<3}"[:3],
+            "2": card.pan, "4": None if amount is None else f"{amount:012d}", "14": card.expiry,
+            "22": card.entry_mode, "23": card.card_seq, "35": card.track2, "36": card.track3,
+            "55": card.icc_data, "49": self.config.currency, "63": f"{card.card_org:<3}"[:3],
         }
         if pin_block is not None:
             fields.update({"26": "12", "52": pin_block.hex().upper(), "53": "2600000000000000"})
+        return fields
+
+    def authorize(self, txn: TxnType, card: CardForHost, amount: int, *,
+                  pin_block: bytes | None = None, extra: dict | None = None,
+                  original: OriginalRef | None = None) -> OnlineResult:
+        """Journal, send and complete one financial request of any type in the table.
+
+        Reversible types keep a reversal armed until the reply is committed; a
+        non-reversible one (a refund, 0220) whose reply does not come is queued and sent
+        again as a repeat until the host answers (store and forward).
+        """
+        self.flush_reversals()
+        self.ensure_signed_on()
+        self.flush_advices()
+        stan = self.journal.next_stan()
+        batch = self.journal.current_batch()
+        fields = self._card_fields(card, amount, pin_block)
+        fields.update(original.fields(txn) if original is not None else {})
         request = message.build(txn, self.config.ids, stan=stan, batch=batch, fields=fields)
         raw_request = message.encode_with_mac(request, self.config.mac_algorithm, self._mak())
         self.link.connect()
+        kept = {k: request[k] for k in ORIGINAL_FIELDS if k in request}
         txn_id = self.journal.begin(NewTransaction(
             txn_type=txn.key, amount=amount, currency=self.config.currency, stan=stan,
             batch=batch, terminal_id=self.config.ids.terminal_id,
             merchant_id=self.config.ids.merchant_id, operator=self.config.operator,
             pan=card.pan, expiry=card.expiry, card_org=card.card_org,
             entry_mode=card.entry_mode, card_seq=card.card_seq,
-            pin_entered=pin_block is not None, reversible=txn.spec.reversible, extra=extra))
+            pin_entered=pin_block is not None, reversible=txn.spec.reversible,
+            extra={**(extra or {}), **({"request": kept} if kept else {})},
+            original_id=original.txn_id if original is not None else None))
+        fault_point("before_send")
         try:
-            raw = self._exchange(raw_request, request)
+            raw = self._exchange(raw_request, request,
+                                 on_sent=lambda: fault_point("after_send"))
         except HostUnreachable as exc:
             self.journal.fail_unsent(txn_id, str(exc))
             raise
         except HostTimeout as exc:
-            if not txn.spec.reversible:
-                raise
-            raise HostTimeout(f"{exc}; {self._reverse_now(txn_id)}") from None
+            if txn.spec.reversible:
+                raise HostTimeout(f"{exc}; {self._reverse_now(txn_id)}") from None
+            self.journal.queue_advice(txn_id)
+            raise HostTimeout(f"{exc}; it is queued and will be sent again until the host "
+                              "answers") from None
         try:
             reply = self._verified(raw)
         except MacError:
-            self.journal.set_reversal_reason(txn_id, "A0")
             self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+            if not txn.spec.reversible:
+                self.journal.queue_advice(txn_id)
+                raise MacError("the host's reply failed its MAC check; the message is queued "
+                               "to be sent again; sign on again") from None
+            self.journal.set_reversal_reason(txn_id, "A0")
             raise MacError("the host's reply failed its MAC check; "
                            f"{self._reverse_now(txn_id)}; sign on again") from None
+        fault_point("after_reply")
+        record = self._complete(txn_id, txn, reply)
+        log.info("%s STAN %06d %s amount %d -> %s", txn.key, stan, mask_pan(card.pan), amount,
+                 record.response_code)
+        return OnlineResult(record, reply)
+
+    def _complete(self, txn_id: int, txn: TxnType, reply: dict[str, str]) -> TransactionRecord:
         code = reply.get("39", "")
         if rule(code).action == "signon":
             self.journal.set_meta(META_SIGNON_REQUIRED, "1")
-        record = self.journal.complete(
+        return self.journal.complete(
             txn_id, approved=code == "00", response_code=code, rrn=reply.get("37"),
-            auth_code=reply.get("38"), settlement_date=reply.get("15"))
-        log.info("%s STAN %06d %s amount %d -> %s", txn.key, stan, mask_pan(card.pan), amount,
-                 code)
-        return OnlineResult(record, reply)
+            auth_code=reply.get("38"), settlement_date=reply.get("15"),
+            voids=txn in VOIDING)
+
+    def approve_offline(self, card: CardForHost, amount: int, *,
+                        extra: dict | None = None) -> TransactionRecord:
+        """An offline sale (below the floor limit, the card agreeing): approved here with a
+        terminal auth code, journaled with its advice queued in one commit; the host hears
+        of it before the next online message (or ``posterm queue flush``)."""
+        stan = self.journal.next_stan()
+        auth_code = f"Y1{stan % 10000:04d}"
+        txn_id = self.journal.record_offline(NewTransaction(
+            txn_type=TxnType.OFFLINE_SALE.key, amount=amount, currency=self.config.currency,
+            stan=stan, batch=self.journal.current_batch(),
+            terminal_id=self.config.ids.terminal_id, merchant_id=self.config.ids.merchant_id,
+            operator=self.config.operator, pan=card.pan, expiry=card.expiry,
+            card_org=card.card_org, entry_mode=card.entry_mode, card_seq=card.card_seq,
+            pin_entered=False, reversible=False, extra=extra), auth_code=auth_code)
+        return self.journal.get(txn_id)
+
+    # -- store and forward ----------------------------------------------------------------
+    def flush_advices(self) -> int:
+        """Send every queued advice in order (offline sales; refunds whose answer did not
+        come), a repeat (MTI xx21) after the first try; returns how many the host took.
+        HostUnreachable or HostTimeout stops the flush with the rest still queued."""
+        done = 0
+        for advice in self.journal.pending_advices():
+            record = self.journal.get(advice.txn_id)
+            txn = from_key(record.txn_type)
+            pan, expiry = self.journal.card_for(record.id)
+            fields: dict[str, object] = {
+                "2": pan, "4": f"{record.amount:012d}", "14": expiry,
+                "22": record.entry_mode, "23": record.card_seq, "49": record.currency,
+                "63": f"{record.card_org:<3}"[:3], **record.extra.get("request", {})}
+            if txn is TxnType.OFFLINE_SALE:
+                fields["38"] = record.auth_code
+            request = message.build(txn, self.config.ids, stan=record.stan,
+                                    batch=record.batch, fields=fields)
+            self.link.connect()
+            if self.journal.advice_attempted(advice.id) > 1:
+                request["t"] = request["t"][:3] + "1"          # ISO 8583 repeat
+            raw = self._exchange(message.encode_with_mac(request, self.config.mac_algorithm,
+                                                         self._mak()), request)
+            reply = self._verified(raw)
+            code = reply.get("39", "")
+            if record.state == "PENDING":
+                self._complete(record.id, txn, reply)
+            self.journal.advice_done(advice.id, code, rrn=reply.get("37"),
+                                     sent=code in ("00", "94"))
+            done += 1
+        return done
+
+    # -- inquiries ------------------------------------------------------------------------
+    def inquire_balance(self, card: CardForHost, pin_block: bytes) -> BalanceResult:
+        """Balance inquiry (余额查询, 0200/310000): no money moves, so nothing to journal or
+        reverse; the inquiry is audited with the masked card."""
+        self.flush_reversals()
+        self.ensure_signed_on()
+        request = message.build(TxnType.BALANCE, self.config.ids,
+                                stan=self.journal.next_stan(),
+                                batch=self.journal.current_batch(),
+                                fields=self._card_fields(card, None, pin_block))
+        raw = self._exchange(message.encode_with_mac(request, self.config.mac_algorithm,
+                                                     self._mak()), request)
+        reply = self._verified(raw)
+        code = reply.get("39", "")
+        if rule(code).action == "signon":
+            self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+        balance = parse_balance(reply.get("54", "")) if code == "00" else None
+        self.journal.audit("inquiry.balance", actor=self.config.operator,
+                           detail={"pan": mask_pan(card.pan), "response_code": code})
+        return BalanceResult(code, balance, reply)
 
 
-__all__ = ["CardForHost", "HostSession", "KeyCheckError", "OnlineResult", "SessionConfig"]
+def parse_balance(field54: str) -> int | None:
+    """Field 54 (account type 2, amount type 2, currency 3, C/D, amount 12) -> signed fen."""
+    if len(field54) < 20 or field54[7] not in "CD" or not field54[8:20].isdigit():
+        return None
+    amount = int(field54[8:20])
+    return amount if field54[7] == "C" else -amount
+
+
+__all__ = ["BalanceResult", "CardForHost", "HostSession", "KeyCheckError", "OnlineResult",
+           "OriginalRef", "SessionConfig"]
