@@ -69,6 +69,41 @@ def _device(role: str) -> Callable[[Any], bool]:
     return check
 
 
+def _aid_list(v: Any) -> bool:
+    """A list of {aid, partial, app_version, label} tables, at least one, AIDs unique."""
+    if not isinstance(v, list) or not v:
+        return False
+    seen = set()
+    for item in v:
+        if not isinstance(item, dict) or not set(item) <= {"aid", "partial", "app_version", "label"}:
+            return False
+        aid = item.get("aid")
+        if not isinstance(aid, str) or not re.fullmatch(r"(?:[0-9A-Fa-f]{2}){5,16}", aid):
+            return False
+        if not isinstance(item.get("partial", True), bool):
+            return False
+        if not re.fullmatch(r"[0-9A-Fa-f]{4}", str(item.get("app_version", "0030"))):
+            return False
+        if not isinstance(item.get("label", ""), str) or aid.upper() in seen:
+            return False
+        seen.add(aid.upper())
+    return True
+
+
+def _terminal_type(v: Any) -> bool:
+    # EMV 4.3 Book 4 Annex A1: 1x financial institution, 2x merchant, 3x cardholder; x1-x6.
+    return isinstance(v, str) and re.fullmatch(r"[12][1-6]|3[4-6]", v) is not None
+
+
+def _default_aids() -> list[dict[str, Any]]:
+    from app.emv.params import DEFAULT_AIDS
+    return [{"aid": a.aid, "partial": a.partial, "app_version": a.app_version, "label": a.label}
+            for a in DEFAULT_AIDS]
+
+
+_FEN = "an amount in fen from 0 to 99999999999"
+_ACTION_CODE = "10 hex digits (5 bytes, EMV Book 3 Annex C5 bit layout)"
+
 DEVICE_ROLES = ("card_reader", "contactless", "pinpad", "printer")
 
 SCHEMA: dict[str, dict[str, Setting]] = {
@@ -106,6 +141,33 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "devices": {role: Setting("mock:", _device(role), ", ".join(allowed_forms(role)))
                 for role in DEVICE_ROLES},
+    "emv": {
+        "floor_limit": Setting(0, _int_range(0, 99_999_999_999), _FEN),
+        "tac_default": Setting("DC4000A800", _text(r"[0-9A-Fa-f]{10}"), _ACTION_CODE),
+        "tac_denial": Setting("0010000000", _text(r"[0-9A-Fa-f]{10}"), _ACTION_CODE),
+        "tac_online": Setting("DC4004F800", _text(r"[0-9A-Fa-f]{10}"), _ACTION_CODE),
+        "terminal_capabilities": Setting("606800", _text(r"[0-9A-Fa-f]{6}"),
+                                         "6 hex digits (9F33: input, CVM, security)"),
+        "additional_capabilities": Setting("6800F0F001", _text(r"[0-9A-Fa-f]{10}"),
+                                           "10 hex digits (9F40)"),
+        "terminal_type": Setting("22", _terminal_type,
+                                 "9F35: 11-16, 21-26 or 34-36 (e.g. 22 attended, online "
+                                 "with offline capability)"),
+        "country_code": Setting("156", _text(r"[0-9]{3}"),
+                                "an ISO 3166 numeric country code, e.g. 156"),
+        "contactless_cvm_limit": Setting(30_000, _int_range(0, 99_999_999_999), _FEN),
+        "contactless_txn_limit": Setting(500_000, _int_range(1, 99_999_999_999),
+                                         "an amount in fen from 1 to 99999999999"),
+        "random_threshold": Setting(0, _int_range(0, 99_999_999_999),
+                                    _FEN + ", below the floor limit"),
+        "random_target_percent": Setting(0, _int_range(0, 99), "a percentage from 0 to 99"),
+        "random_max_percent": Setting(0, _int_range(0, 99),
+                                      "a percentage from 0 to 99, at least the target"),
+        "aids": Setting(_default_aids(), _aid_list,
+                        "a list of tables {aid = \"A000000333010101\", partial = true, "
+                        "app_version = \"0030\", label = \"...\"}: AIDs of 5 to 16 bytes "
+                        "in hex, each once"),
+    },
     "receipts": {
         "cardholder_copy": Setting(True, lambda v: isinstance(v, bool), "true or false"),
     },
