@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,12 +16,12 @@ import pytest
 
 from hal.testcards import TestCard, test_card
 from hil.bench import Bench
+from hil.processes import readiness_line, stop_process
 
 __all__ = ["VirtualNfcCard", "contactless_card", "contactless_url", "virtual_nfc_card"]
 
 _READY = re.compile(r"^virtual nfc card .* on udp (?P<host>[^ ]+):(?P<port>\d+)$")
 _START_TIMEOUT = 15.0
-_STOP_TIMEOUT = 5.0
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -74,12 +72,7 @@ class VirtualNfcCard:
         return self.start(profile, **options)  # type: ignore[arg-type]
 
     def _readiness_line(self, proc: subprocess.Popen[str]) -> str:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            if not selector.select(_START_TIMEOUT):
-                return f"(nothing within {_START_TIMEOUT:.0f} s)"
-        return proc.stdout.readline().strip()
+        return readiness_line(proc, _START_TIMEOUT)
 
     def _errors(self) -> str:
         self._stderr.seek(0)
@@ -88,17 +81,7 @@ class VirtualNfcCard:
     def stop(self) -> None:
         """Stop the card process by its PID (SIGTERM, then SIGKILL if it lingers)."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(_STOP_TIMEOUT)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_process(proc)
 
     @property
     def running(self) -> bool:

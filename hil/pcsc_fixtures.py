@@ -11,7 +11,6 @@ pytest process: the session's pcscd and cards are shared.
 from __future__ import annotations
 
 import os
-import selectors
 import shutil
 import signal
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 
 from hal.testcards import TestCard, test_card
 from hil.bench import Bench
+from hil.processes import readiness_line, stop_process
 
 __all__ = [
     "PcscDaemon",
@@ -42,7 +42,6 @@ PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_PID_FILE = Path("/run/pcscd/pcscd.pid")
 VPCD_PORT = 35963  # slot 0; slot n listens on VPCD_PORT + n
 _START_TIMEOUT = 10.0
-_STOP_TIMEOUT = 5.0
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -56,14 +55,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stop_pid(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(_STOP_TIMEOUT)
 
 
 class PcscDaemon:
@@ -111,7 +102,7 @@ class PcscDaemon:
         """Stop our pcscd by its PID (only one we started)."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            _stop_pid(proc)
+            stop_process(proc)
 
     def restart(self) -> None:
         self.stop()
@@ -238,7 +229,7 @@ class VirtualCards:
                                 text=True)
         line = _readiness_line(proc)
         if " on vpcd " not in line:
-            _stop_pid(proc)
+            stop_process(proc)
             stderr.seek(0)
             raise RuntimeError(f"virtual card did not start: {line!r} {stderr.read()[-2000:]}")
         reader = wait_card_state(slot, present=True)
@@ -252,7 +243,7 @@ class VirtualCards:
         card = self.cards.pop(slot, None)
         if card is None:
             return
-        _stop_pid(card.proc)
+        stop_process(card.proc)
         if card.proc.stdout is not None:
             card.proc.stdout.close()
         if card.stderr is not None:
@@ -266,12 +257,7 @@ class VirtualCards:
 
 
 def _readiness_line(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        if not selector.select(_START_TIMEOUT):
-            return f"(nothing within {_START_TIMEOUT:.0f} s)"
-    return proc.stdout.readline().strip()
+    return readiness_line(proc, _START_TIMEOUT)
 
 
 def _need_pyscard() -> None:

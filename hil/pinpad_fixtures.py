@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hil.bench import Bench
+from hil.processes import stop_process
 
 __all__ = [
     "TEST_MASTER_KEY",
@@ -37,7 +37,6 @@ TEST_SLOT = 1
 
 _READY = re.compile(r"^virtual pinpad on (?P<pty>/\S+)")
 _START_TIMEOUT = 15.0
-_STOP_TIMEOUT = 5.0
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -109,17 +108,7 @@ class VirtualPinPad:
     def stop(self) -> None:
         """Stop the pad by its PID (SIGTERM, then SIGKILL if it lingers)."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(_STOP_TIMEOUT)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_process(proc)
 
     @property
     def running(self) -> bool:

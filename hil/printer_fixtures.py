@@ -5,10 +5,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from hil.bench import Bench
+from hil.processes import stop_process
 
 __all__ = ["VirtualPrinterProcess", "printer_url", "serial_printer_url", "virtual_printer"]
 
 _READY = re.compile(r"^virtual printer on (?P<host>[^ ]+):(?P<port>\d+) "
                     r"control (?P<chost>[^ ]+):(?P<cport>\d+)")
 _START_TIMEOUT = 10.0
-_STOP_TIMEOUT = 5.0
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -73,14 +71,7 @@ class VirtualPrinterProcess:
     def stop(self) -> None:
         """SIGTERM the process by its PID; SIGKILL if it does not exit in time."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(_STOP_TIMEOUT)
+        stop_process(proc)
 
     def control(self, command: str) -> str:
         """Send one control command (``paper out``, ``cover open``, ``dump`` ...); its answer."""
@@ -151,6 +142,4 @@ def serial_printer_url(virtual_printer: VirtualPrinterProcess, tmp_path: Path) -
             time.sleep(0.02)
         yield f"serial:{link}?baudrate=19200"
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(_STOP_TIMEOUT)
+        stop_process(proc)
