@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.amount import format_yuan
-from app.cardread import CardData, read_card
+from app.cardread import CardSession, open_card
+from app.emv.carddata import CardData
+from app.emv.errors import CardError
+from app.emv.kernel import EmvKernel
+from app.emv.params import params_from_config
+from app.emv.responses import TC
+from app.emv.selection import Chooser
 from app.errors import InputError, Refused
 from app.flows.slips import print_slips
 from app.terminal import Terminal
-from hal.errors import DeviceUnavailable, InvalidKey
+from hal.errors import DeviceError, DeviceUnavailable, InvalidKey
 from hal.testcards import TestCard
+from storage.journal import REVERSAL_CARD_DECLINED, TransactionRecord
+from sync.errors import HostTimeout, HostUnreachable, SyncError
 from sync.online import KEY_PIK, KEY_TMK, META_PIK_KCV, CardForHost, OnlineResult
 from sync.responses import rule
 from sync.txntypes import TxnType
@@ -19,6 +27,11 @@ from sync.txntypes import TxnType
 log = logging.getLogger(__name__)
 
 PIN_KEY_INDEX = 1
+
+
+#: Journal extras the sale's JSON shows (chip and tap; fallback for a swipe after the chip).
+EMV_JSON = ("aid", "label", "tvr", "tsi", "atc", "cryptogram", "cryptogram_type", "cvm",
+            "fallback")
 
 
 @dataclass
@@ -40,14 +53,13 @@ class SaleOutcome:
             "pan_masked": r.pan_masked, "card_org": r.card_org, "entry_mode": r.entry_mode,
             "pin_entered": r.pin_entered, "receipt_printed": not self.receipt_errors,
             "receipt_errors": self.receipt_errors,
+            **{k: r.extra[k] for k in EMV_JSON if k in r.extra},
         }
 
 
 def needs_pin(card: CardData, pin_given: bool) -> bool:
-    """Online PIN for UnionPay cards (the domestic rule) and whenever a PIN is offered.
-
-    Issue 4 replaces this with the card's CVM list.
-    """
+    """For a swipe: online PIN for UnionPay cards (the domestic rule) and whenever a PIN is
+    offered. Chip and tap cards follow their CVM list instead (app/emv/kernel.py)."""
     return pin_given or card.card_org == "CUP"
 
 
@@ -79,9 +91,24 @@ def _pin_block(term: Terminal, card: CardData, amount: int) -> bytes:
     return pad.get_pin_block(card.pan, PIN_KEY_INDEX)
 
 
+META_EMV_SEQUENCE = "emv_sequence"     # the Transaction Sequence Counter (9F41)
+
+
+def _next_sequence(term: Terminal) -> int:
+    journal = term.journal
+    value = int(journal.get_meta(META_EMV_SEQUENCE) or 0) % 99_999_999 + 1
+    journal.set_meta(META_EMV_SEQUENCE, str(value))
+    return value
+
+
 def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = None,
-             pin: str | None = None, timeout: float = 30.0) -> SaleOutcome:
-    """One sale from card to receipt; the journal holds every step before the next."""
+             pin: str | None = None, timeout: float = 30.0,
+             chooser: Chooser | None = None) -> SaleOutcome:
+    """One sale from card to receipt; the journal holds every step before the next.
+
+    ``chooser`` lets the cashier UI ask the cardholder which application to use when the
+    card has several; without it the highest priority one is taken.
+    """
     limit = term.config["terminal"]["single_txn_limit"]
     if amount > limit:
         raise Refused(f"amount ¥{format_yuan(amount)} is over the single-transaction limit "
@@ -93,17 +120,103 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
         except DeviceUnavailable:
             raise InputError("--card presents a test card to mock or virtual devices; with "
                              "real devices leave it out and present the card") from None
-    card = read_card(devices, interface=card_profile.interface if card_profile else None,
-                     amount=amount, timeout=timeout)
+    params = params_from_config(term.config["emv"], term.config["terminal"])
+    with open_card(devices, interface=card_profile.interface if card_profile else None,
+                   amount=amount, timeout=timeout, params=params, chooser=chooser,
+                   sequence=_next_sequence(term)) as card_session:
+        if card_session.kernel is None:
+            return _swipe_sale(term, card_session.card, amount, pin)
+        return _emv_sale(term, card_session, amount)
+
+
+def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None) -> SaleOutcome:
     session = term.session
     session.ensure_signed_on()          # the PIN pad needs this sign-on's PIN key
     pin_block = _pin_block(term, card, amount) if needs_pin(card, pin is not None) else None
+    extra = {"fallback": True} if card.fallback else None
     result = session.authorize(
         TxnType.SALE,
         CardForHost(pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode(
             pin_block is not None), card_org=card.card_org, track2=card.track2,
-            track3=card.track3, card_seq=card.card_seq if card.interface != "swipe" else None),
-        amount, pin_block=pin_block,
-        extra={k: v for k, v in (("aid", card.aid), ("label", card.label)) if v})
+            track3=card.track3), amount, pin_block=pin_block, extra=extra)
     errors = print_slips(term, result.record) if result.approved else []
     return SaleOutcome(result, card, errors)
+
+
+def _emv_sale(term: Terminal, card_session: CardSession, amount: int) -> SaleOutcome:
+    """Chip or tap: the kernel's checks, the PIN when the CVM asks for it, the cryptogram,
+    the host, and (chip) the second GENERATE AC; a card that declines after the host
+    approved gets the sale reversed (reason 06)."""
+    kernel = card_session.kernel
+    assert kernel is not None
+    card = card_session.card
+    session = term.session
+    kernel.processing_restrictions()
+    cvm = kernel.verify_cardholder(pin_pad=term.devices.pinpad is not None)
+    pin_block = None
+    if cvm.online_pin and not kernel.contactless:
+        session.ensure_signed_on()
+        pin_block = _pin_block(term, card, amount)
+    ac = kernel.cryptogram()            # CardDeclined when the card answers AAC
+    if kernel.contactless:
+        card_session.release()          # the card may leave the field now
+        if cvm.online_pin:
+            session.ensure_signed_on()
+            pin_block = _pin_block(term, card, amount)
+    host_card = CardForHost(
+        pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode(pin_block is not None),
+        card_org=card.card_org, track2=card.track2, card_seq=card.card_seq,
+        icc_data=kernel.field55().hex().upper())
+    if ac.kind == TC:
+        # The card agreed to an offline approval (below the floor limit): store and forward.
+        record = session.approve_offline(host_card, amount, extra=kernel.receipt_data())
+        return SaleOutcome(OnlineResult(record, {}), card, print_slips(term, record))
+    try:
+        result = session.authorize(TxnType.SALE, host_card, amount, pin_block=pin_block,
+                                   extra=kernel.receipt_data())
+    except (HostUnreachable, HostTimeout):
+        if not kernel.contactless:
+            _tell_card_unable_online(kernel)
+        raise
+    if kernel.contactless:
+        record = result.record
+    else:
+        record = _complete_on_card(term, kernel, result)
+    errors = print_slips(term, record) if result.approved else []
+    return SaleOutcome(result, card, errors)
+
+
+def _tell_card_unable_online(kernel: EmvKernel) -> None:
+    try:
+        kernel.unable_to_go_online()
+    except (CardError, DeviceError) as exc:
+        log.info("second GENERATE AC after no host answer: %s", exc)
+
+
+def _complete_on_card(term: Terminal, kernel: EmvKernel, result: OnlineResult) -> TransactionRecord:
+    """The second GENERATE AC with the host's answer; the record to print (with the TC)."""
+    record = result.record
+    reply55 = result.reply.get("55")
+    code = record.response_code or ""
+    try:
+        final = kernel.complete(approved=result.approved, response_code=code,
+                                issuer_data=bytes.fromhex(reply55) if reply55 else None)
+        card_approves = final.kind == TC
+        problem = "card declined after approval"
+    except (CardError, DeviceError) as exc:
+        log.warning("completing on the card failed: %s", exc)
+        card_approves, problem = False, f"card did not complete ({exc})"
+    if not result.approved:
+        return record
+    if not card_approves:
+        term.journal.arm_reversal(record.id, REVERSAL_CARD_DECLINED)
+        try:
+            term.session.flush_reversals()
+        except SyncError as exc:
+            log.warning("reversal left armed for the next message: %s", exc)
+        state = term.journal.get(record.id)
+        if state.state == "REVERSED":
+            raise Refused(f"{problem}: reversed")
+        raise Refused(f"{problem}: the reversal will be sent before the next transaction")
+    # The slip shows the final cryptogram (the TC); the journal keeps the online one.
+    return replace(record, extra={**record.extra, **kernel.receipt_data()})
