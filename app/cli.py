@@ -308,7 +308,57 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
 
 @cli.group()
 def card() -> None:
-    """Card tools: record a card session as a replayable trace."""
+    """Card tools: read a card's application, record a card session as a replayable trace."""
+
+
+def _tty_chooser(candidates) -> int:
+    """Ask the cardholder (at a terminal) which application to use."""
+    for i, c in enumerate(candidates, 1):
+        click.echo(f"  {i}. {c.display} ({c.aid})", err=True)
+    return click.prompt("application", type=click.IntRange(1, len(candidates)), default=1,
+                        err=True) - 1
+
+
+@card.command("read")
+@click.option("--reader", "reader_url", required=True, metavar="URL",
+              help="The reader: pcsc:, pcsc:<name>, nfc:..., mock:, trace:PATH.")
+@click.option("--card", "card_name", metavar="PROFILE", help="Test card for a mock reader.")
+@click.option("--contactless", is_flag=True, help="Read a pcsc:/mock:/trace: reader as contactless.")
+@click.option("--app", "app_number", type=click.IntRange(min=1), metavar="N",
+              help="Use the card's N-th application (priority order) when it has several; "
+                   "default: ask on a terminal, else the highest priority.")
+@click.option("--timeout", type=float, default=30.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@guarded
+def card_read(ctx: click.Context, reader_url: str, card_name: str | None, contactless: bool,
+              app_number: int | None, timeout: float, as_json: bool) -> None:
+    """Select and read the card's application; the PAN is shown masked, never in clear."""
+    from app.emv.describe import read_on_reader, render
+    from app.errors import InputError
+    from app.redaction import setup_logging
+    from hal.testcards import CATALOGUE
+    profile = None
+    if card_name is not None:
+        profile = CATALOGUE.get(card_name)
+        if profile is None:
+            raise InputError(f"unknown card profile {card_name!r}: see 'posterm cards'")
+    setup_logging(None, verbose=ctx.obj["verbose"])
+    chooser = None
+    if app_number is not None:
+        def chooser(candidates) -> int:
+            if app_number > len(candidates):
+                raise InputError(f"--app {app_number}: the card has {len(candidates)} "
+                                 "application(s)")
+            return app_number - 1
+    elif sys.stdin.isatty() and not as_json:
+        chooser = _tty_chooser
+    info = read_on_reader(reader_url, data_dir=ctx.obj["data"], contactless=contactless,
+                          test_card=profile, chooser=chooser, timeout=timeout)
+    if as_json:
+        _print_json(info)
+    else:
+        click.echo(render(info))
 
 
 @card.command("record")

@@ -19,6 +19,23 @@ ENTRY_NAMES = {"05": "插卡 CHIP", "07": "挥卡 CONTACTLESS", "02": "刷卡 SW
 COPIES = {"merchant": "商户存根 MERCHANT COPY", "cardholder": "持卡人存根 CARDHOLDER COPY"}
 
 
+def _chip_lines(record: TransactionRecord, width: int) -> list[Line]:
+    """AID, application label, TVR, TSI, ATC and the cryptogram of a chip or tap sale, as
+    the card schemes ask slips to show (from the journal's extra; no other card data)."""
+    extra = record.extra or {}
+    if record.entry_mode[:2] not in ("05", "07") or not extra.get("aid"):
+        return []
+    lines = [*_pair("AID", extra["aid"], width)]
+    if extra.get("label"):
+        lines += _pair("应用标签 APP LABEL", extra["label"], width)
+    for key, label in (("tvr", "TVR"), ("tsi", "TSI"), ("atc", "ATC")):
+        if extra.get(key):
+            lines += _pair(label, extra[key], width)
+    if extra.get("cryptogram"):
+        lines += _pair(extra.get("cryptogram_type") or "AC", extra["cryptogram"], width)
+    return [*lines, Line(rule=True)]
+
+
 @dataclass(frozen=True)
 class MerchantInfo:
     name: str
@@ -62,12 +79,15 @@ def sales_slip(record: TransactionRecord, merchant: MerchantInfo, *, copy: str,
         Line("金额 AMOUNT:"),
         Line(f"RMB ¥{format_yuan(record.amount)}", align="right", bold=True, double=True),
         Line(rule=True),
+        *_chip_lines(record, width),
     ]
     if duplicate:
         lines.insert(3, Line("重打印 DUPLICATE", align="center", bold=True))
     if copy == "merchant":
         if record.pin_entered:
             lines.append(Line("密码验证 PIN VERIFIED", align="center"))
+        elif (record.extra or {}).get("cvm") == "no_cvm":
+            lines.append(Line("免签 NO SIGNATURE REQUIRED", align="center"))
         else:
             lines += [Line("持卡人签名 CARDHOLDER SIGNATURE:"), Line(""), Line(""),
                       Line("_" * 20, align="right")]
