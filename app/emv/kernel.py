@@ -505,7 +505,12 @@ class EmvKernel:
             scripts = [o for o in objects if o.tag in ("71", "72")]
             if auth:
                 self.terminal["91"] = auth
-                if self.aip[0] & 0x04:
+                cdol2_tags = {t for t, _ in tlv.parse_dol(self.card.get("8D", b""))}
+                if "91" in cdol2_tags:
+                    # The card authenticates the issuer inside the second GENERATE AC
+                    # (91 in CDOL2): no EXTERNAL AUTHENTICATE then (Book 3 10.9).
+                    self.tsi.set(tvr.TSI_ISSUER_AUTH_PERFORMED)
+                elif self.aip[0] & 0x04:
                     answer = self.channel.external_authenticate(auth)
                     self.tsi.set(tvr.TSI_ISSUER_AUTH_PERFORMED)
                     if not answer.ok:

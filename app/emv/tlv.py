@@ -1,10 +1,10 @@
 """BER-TLV as EMV uses it (EMV 4.3 Book 3 Annex B): parse keeping order and duplicates, build.
 
-Why a parser of our own: ``pyemv.tlv.decode`` returns a dict, which loses repeated tags
-(a PPSE lists one ``61`` entry per application, a PSE directory record may hold several)
-and their order (the priority of entries without tag 87 is their order), and it raises
-``DecodeError``/``IndexError``-style errors of its own. Building one object is what
-``pyemv.tlv.encode`` does well, so :func:`encode` uses it.
+Why not ``pyemv.tlv``: its ``decode`` returns a dict, which loses repeated tags (a PPSE
+lists one ``61`` entry per application, a PSE directory record may hold several) and their
+order (the priority of entries without tag 87 is their order); its ``encode`` takes a dict
+too, and wants a dict (not the bytes we have) for a constructed tag's value. So both
+directions are here; pyemv stays the library for keys and cryptograms.
 
 :func:`parse` raises :class:`TlvError` and nothing else, whatever the bytes.
 """
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-
-import pyemv.tlv
 
 from app.emv.errors import TlvError
 
@@ -131,11 +129,19 @@ def primitives(objects: Sequence[Tlv]) -> list[tuple[str, bytes]]:
 
 
 def encode(tag: str, *values: bytes) -> bytes:
-    """One object: ``tag`` (hex) over the concatenated ``values``, length in BER form."""
-    try:
-        return pyemv.tlv.encode({tag.upper(): b"".join(values)})
-    except pyemv.tlv.EncodeError as exc:
-        raise ValueError(str(exc)) from None
+    """One object: ``tag`` (hex) over the concatenated ``values``, length in BER form
+    (Book 3 Annex B2: one byte up to 127, then 81 xx, 82 xxxx)."""
+    value = b"".join(values)
+    n = len(value)
+    if n < 0x80:
+        length = bytes([n])
+    elif n <= 0xFF:
+        length = b"\x81" + bytes([n])
+    elif n <= 0xFFFF:
+        length = b"\x82" + n.to_bytes(2, "big")
+    else:
+        raise ValueError(f"a TLV value of {n} bytes is too long")
+    return bytes.fromhex(tag) + length + value
 
 
 def encode_all(items: Iterable[tuple[str, bytes]]) -> bytes:
