@@ -353,8 +353,14 @@ def card_read(ctx: click.Context, reader_url: str, card_name: str | None, contac
             return app_number - 1
     elif sys.stdin.isatty() and not as_json:
         chooser = _tty_chooser
+    from app import config as config_mod
+    from app.emv.params import params_from_config
+    # The terminal's AID list and EMV parameters when this data directory has a config.
+    values = (config_mod.load(ctx.obj["data"]).values
+              if (ctx.obj["data"] / config_mod.CONFIG_NAME).exists() else config_mod.defaults())
     info = read_on_reader(reader_url, data_dir=ctx.obj["data"], contactless=contactless,
-                          test_card=profile, chooser=chooser, timeout=timeout)
+                          test_card=profile, chooser=chooser, timeout=timeout,
+                          params=params_from_config(values["emv"], values["terminal"]))
     if as_json:
         _print_json(info)
     else:
