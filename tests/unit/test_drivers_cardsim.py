@@ -66,12 +66,16 @@ def test_tlv_builder_uses_long_form_lengths():
     assert parse_tlv(tlv("9F38", bytes(300))) == [("9F38", bytes(300))]
 
 
-def test_select_pse_lists_the_cards_aid(cup):
+def test_select_pse_names_the_directory_file_whose_record_lists_the_cards_aid(cup):
     fci = tree(ok(cup.transceive(command("00A40400", PSE))))
     assert fci["6F"]["84"] == PSE
-    entry = fci["6F"]["A5"]["BF0C"]["61"]
+    assert fci["6F"]["A5"]["88"] == b"\x01"          # the directory's SFI
+    assert "BF0C" not in fci["6F"]["A5"]             # the entries are in the records
+    entry = tree(ok(cup.transceive(bytes.fromhex("00B2010C00"))))["70"]["61"]
     assert entry["4F"] == bytes.fromhex("A000000333010101")
     assert entry["50"] == b"UnionPay Debit"
+    assert entry["87"] == b"\x01"
+    assert cup.transceive(bytes.fromhex("00B2020C00")) == b"\x6a\x83"  # end of the directory
 
 
 def test_contactless_card_answers_ppse_and_not_pse():
@@ -103,10 +107,20 @@ def test_select_with_wrong_p1p2_is_6a86(cup):
     assert cup.transceive(command("00A40100", PSE)) == b"\x6a\x86"
 
 
+def pdol_length(pdol: bytes) -> int:
+    """The length of the data a PDOL asks for (tags of one or two bytes, one length byte)."""
+    total, i = 0, 0
+    while i < len(pdol):
+        i += 2 if pdol[i] & 0x1F == 0x1F else 1
+        total += pdol[i]
+        i += 1
+    return total
+
+
 def select_and_gpo(applet: CardApplet) -> bytes:
-    ok(applet.transceive(command("00A40400", bytes.fromhex(applet.card.aid))))
-    pdol_data = bytes.fromhex("000000000100") + bytes.fromhex("0156") + bytes(4)
-    return ok(applet.transceive(command("80A80000", tlv("83", pdol_data))))
+    fci = tree(ok(applet.transceive(command("00A40400", bytes.fromhex(applet.card.aid)))))
+    length = pdol_length(fci["6F"]["A5"].get("9F38", b""))
+    return ok(applet.transceive(command("80A80000", tlv("83", bytes(length)))))
 
 
 def test_gpo_answers_format_1_with_aip_and_afl(cup):
@@ -115,7 +129,8 @@ def test_gpo_answers_format_1_with_aip_and_afl(cup):
     value = response[0][1]
     aip, afl = value[:2], value[2:]
     assert len(aip) == 2
-    assert afl == bytes([0x08, 0x01, 0x01, 0x00])  # SFI 1, records 1..1, none for ODA
+    # SFI 1 record 1 (signed for ODA), SFI 2 records 1..2
+    assert afl == bytes([0x08, 0x01, 0x01, 0x01, 0x10, 0x01, 0x02, 0x00])
 
 
 def test_gpo_before_select_is_refused(cup):
@@ -152,9 +167,11 @@ def test_missing_record_and_wrong_reference_mode(cup):
 
 
 def test_unknown_instructions_answer_as_a_card_would(cup):
+    assert cup.transceive(command("80AE8000", bytes(52))) == b"\x69\x85"  # GEN AC before GPO
+    assert cup.transceive(bytes.fromhex("80CA9F3600")) == b"\x6a\x88"      # nothing selected
     select_and_gpo(cup)
-    assert cup.transceive(command("80AE8000", bytes(29))) == b"\x6d\x00"  # no GENERATE AC yet
-    assert cup.transceive(bytes.fromhex("80CA9F3600"))[-2:] in (b"\x6a\x88", b"\x6a\x82", b"\x6d\x00")
+    assert cup.transceive(command("80AE8000", bytes(29))) == b"\x67\x00"  # not CDOL1's length
+    assert cup.transceive(bytes.fromhex("80CA9F4F00")) == b"\x6a\x88"
     assert cup.transceive(bytes.fromhex("0084000008")) == b"\x6d\x00"
     assert cup.transceive(bytes.fromhex("00A404")) == b"\x67\x00"
 
