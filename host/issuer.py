@@ -39,6 +39,13 @@ _CATALOGUE: tuple[tuple[str, str, Behaviour], ...] = (
     ("wrong-pin", "6226090000000121", Behaviour.APPROVE),   # its customer types 654321
     ("expired", "6226090000000139", Behaviour.EXPIRED),      # expiry 2101
     ("host-silent", "6226090000000147", Behaviour.SILENT),
+    ("unionpay-dual-app", "6226090000000154", Behaviour.APPROVE),
+    ("blocked-app", "6226090000000162", Behaviour.APPROVE),
+    ("signature-cvm", "6226090000000170", Behaviour.APPROVE),
+    ("over-floor-limit", "6226090000000188", Behaviour.APPROVE),
+    ("declines-after-approval", "6226090000000196", Behaviour.APPROVE),  # the card declines
+    ("chip-failure-fallback", "6226090000000204", Behaviour.APPROVE),
+    ("qpboc-tap", "6226090000000212", Behaviour.APPROVE),
 )
 
 #: PAN -> behaviour.
@@ -88,12 +95,13 @@ def _expired(expiry: str | None, today: date) -> bool:
 
 
 def decide(card: Card | None, amount: int, *, pin_block: bytes | None, pik: bytes | None,
-           today: date | None = None) -> Decision:
+           today: date | None = None, arqc_ok: bool | None = None) -> Decision:
     """Authorise ``amount`` fen on ``card``.
 
-    Order: the amount (13, 61), the card (14), then the issuer: silent, expired (54),
-    PIN (55), funds (51), approved (00 and a 6-digit authorisation code). A request
-    without a PIN block (no CVM) is not PIN-checked.
+    Order: the amount (13, 61), the card (14), the chip's cryptogram (05 when ``arqc_ok``
+    is False; None: no chip data), then the issuer: silent, expired (54), PIN (55), funds
+    (51), approved (00 and a 6-digit authorisation code). A request without a PIN block
+    (no CVM) is not PIN-checked.
     """
     today = today or date.today()
     if amount <= 0:
@@ -103,6 +111,10 @@ def decide(card: Card | None, amount: int, *, pin_block: bytes | None, pik: byte
     behaviour = CARDS.get(card.pan) if card else None
     if card is None or behaviour is None:
         return Decision("14")
+    if arqc_ok is False:
+        # A cryptogram that does not verify: the card is not genuine, or the data it signed
+        # was changed on the way. "Do not honour", as issuers answer a failed ARQC.
+        return Decision("05")
     if behaviour is Behaviour.SILENT:
         # The issuer approved, but its answer never reaches the terminal.
         return Decision("00", _auth_code(), silent=True)

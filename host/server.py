@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from host import issuer
+from host import arqc, issuer
 from host.errors import DuplicateTransaction
 from host.faults import Effect, FaultTable
 from host.ledger import Ledger, TerminalKeys
@@ -171,8 +171,10 @@ class Host:
             return self._reply(request, "94", mak=keys.mak)
         card = issuer.card_from_fields(request)
         pin_block = bytes.fromhex(request["52"]) if "52" in request else None
+        check = self._check_arqc(request, card)
         decision = issuer.decide(card, amount, pin_block=pin_block, pik=keys.pik,
-                                 today=self._clock().date())
+                                 today=self._clock().date(),
+                                 arqc_ok=None if check is None else check.ok)
         now = self._clock()
         rrn = self.ledger.next_rrn()
         try:
@@ -188,8 +190,31 @@ class Host:
             return self._reply(request, "94", mak=keys.mak)
         if decision.silent:
             return None
+        extra = None
+        if check is not None and check.ok:
+            # The issuer authenticates itself to the card: 91 = ARPC + ARC, for approvals
+            # and declines alike (the card then answers TC or AAC at its second GEN AC).
+            extra = {"55": arqc.issuer_reply_data(check, decision.response_code)}
         return self._reply(request, decision.response_code, mak=keys.mak, rrn=rrn,
-                           auth_code=decision.auth_code)
+                           auth_code=decision.auth_code, extra=extra)
+
+    def _check_arqc(self, request: Fields, card: issuer.Card | None) -> arqc.ArqcCheck | None:
+        """The chip's cryptogram checked from field 55; None without field 55 or a card.
+
+        A field 55 that is not TLV or lacks 9F26/9F36/9F10/82 is a format error (30).
+        """
+        if "55" not in request or card is None or card.pan not in issuer.CARDS:
+            return None
+        try:
+            check = arqc.verify_arqc(request["55"], card.pan, request.get("23"))
+        except arqc.IccDataError as exc:
+            raise _FormatError(str(exc)) from None
+        if check.ok:
+            logger.info("%s: ARQC verified%s", request["41"], self._card_note(request))
+        else:
+            logger.warning("%s: ARQC failed (%s)%s", request["41"], check.reason,
+                           self._card_note(request))
+        return check
 
     def _reversal(self, request: Fields, keys: TerminalKeys) -> _Reply:
         terminal_id = request["41"]
