@@ -29,7 +29,8 @@ from hil.pcsc_fixtures import PcscDaemon, VirtualCard, VirtualCards
 
 pytest.importorskip("smartcard", reason="pyscard is not installed (extra 'devices')")
 
-CHIP_PROFILES = [name for name, card in CATALOGUE.items() if card.interface == "chip"]
+CHIP_PROFILES = [name for name, card in CATALOGUE.items()
+                 if card.interface == "chip" and not card.chip_fault]
 SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
 READ_RECORD_1 = bytes.fromhex("00B2010C00")
 
@@ -282,7 +283,8 @@ def test_recorded_trace_replays_through_pcscd_and_trace_url_like_the_live_card(
     summary = record_session(live_reader, path, amount_fen=100, keep_sensitive=True)
     assert summary["aid"] == live.aid and summary["expiry"] == live.expiry
     assert summary["pan_masked"] == live.pan[:6] + "******" + live.pan[-4:]
-    assert summary["apdus"] == 4 and "error" not in summary
+    assert summary["apdus"] == len(load_trace(path)["apdus"]) >= 4
+    assert "error" not in summary
     assert load_trace(path)["interface"] == "contact"
 
     # Through pcscd: the virtual card serves the trace (the GPO's UN differs: header match).

@@ -60,7 +60,8 @@ class MockPinPad(PinPad, TestCardSlot):
         if not (typed.isascii() and typed.isdigit() and 4 <= len(typed) <= 12):
             raise ValueError("the PIN a customer types is 4 to 12 digits")
         self._pin.put(typed)
-        if card.interface == "swipe" and self.has_reader:
+        # A swipe card is swiped; a chip card whose chip fails is swiped as the fallback.
+        if (card.interface == "swipe" or card.chip_fault) and self.has_reader:
             self._swipe.put(MagStripe(track2=card.track2()))
         log.info("test card %s presented to the mock PIN pad", card.name)
 

@@ -19,7 +19,7 @@ def devices(tmp_path):
     devs.close()
 
 
-@pytest.mark.parametrize("name", sorted(CATALOGUE))
+@pytest.mark.parametrize("name", sorted(n for n, c in CATALOGUE.items() if not c.chip_fault))
 def test_every_test_card_reads_to_its_pan_and_expiry(devices, name):
     card = CATALOGUE[name]
     devices.present(card)

@@ -23,7 +23,8 @@ def _record() -> TransactionRecord:
         card_seq="001", pin_entered=True, response_code="00", rrn="000000000012",
         auth_code="123456", settlement_date="1122", created_utc="2026-11-22T00:00:00Z",
         created_local="2026-11-22T08:00:00+08:00", updated_utc="", updated_local="",
-        reversal_state="CANCELLED", reversal_reason=None, receipt_state="printed", extra={},
+        reversal_state="CANCELLED", reversal_reason=None, receipt_state="printed",
+        original_id=None, voided_by=None, advice_state=None, extra={},
     )
 
 

@@ -105,7 +105,8 @@ def test_recorded_session_replays_through_trace_url_with_the_same_summary(
     summary = record_session(live, path, amount_fen=1234, keep_sensitive=True)
     assert summary["aid"] == card.aid and summary["expiry"] == card.expiry
     assert summary["pan_masked"] == card.pan[:6] + "******" + card.pan[-4:]
-    assert summary["apdus"] == 4 and "error" not in summary
+    assert summary["apdus"] == len(load_trace(path)["apdus"]) >= 4
+    assert "error" not in summary
     assert load_trace(path)["interface"] == ("contact" if role == "card_reader" else "contactless")
     replay = open_device(role, f"trace:{path}", context=_context(tmp_path))
     again = record_session(replay, tmp_path / "again.json", keep_sensitive=True)
