@@ -127,6 +127,31 @@ def decide(card: Card | None, amount: int, *, pin_block: bytes | None, pik: byte
     return Decision("00", _auth_code())
 
 
+#: What every test account holds, for balance inquiries (fen): ¥8,888.88.
+TEST_BALANCE = 888_888
+
+
+def inquire(card: Card | None, *, pin_block: bytes | None, pik: bytes | None,
+            today: date | None = None) -> tuple[str, int | None]:
+    """A balance inquiry: (response code, balance in fen when approved). The card's own
+    checks as for a sale (14, 54, 55), no amount and no funds check."""
+    behaviour = CARDS.get(card.pan) if card else None
+    if card is None or behaviour is None:
+        return "14", None
+    if behaviour is Behaviour.EXPIRED or _expired(card.expiry, today or date.today()):
+        return "54", None
+    if pin_block is None or not _pin_ok(card.pan, pin_block, pik):
+        return "55", None
+    if behaviour is Behaviour.INSUFFICIENT_FUNDS:
+        return "00", 0
+    return "00", TEST_BALANCE
+
+
+def auth_code() -> str:
+    """A fresh 6-digit authorisation code."""
+    return _auth_code()
+
+
 def _pin_ok(pan: str, pin_block: bytes, pik: bytes | None) -> bool:
     if pik is None:
         return False

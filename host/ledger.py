@@ -51,8 +51,14 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["counters"].insert({"name": "rrn", "value": 0})
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    # A void, refund or completion points at the transaction it acts on.
+    db.execute("ALTER TABLE transactions ADD COLUMN original_id INTEGER")
+    db.execute("CREATE INDEX transactions_auth ON transactions (terminal_id, auth_code)")
+
+
 #: Migration n brings the schema from version n to n + 1; append, never edit.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 @dataclass(frozen=True)
@@ -227,7 +233,8 @@ class Ledger:
                txn_type: str, processing_code: str | None, amount: int | None,
                currency: str | None, pan: str | None, entry_mode: str | None,
                response_code: str, rrn: str, auth_code: str | None, state: str,
-               settlement_date: str, moment: datetime | None = None) -> dict[str, Any]:
+               settlement_date: str, moment: datetime | None = None,
+               original_id: int | None = None) -> dict[str, Any]:
         """Record one answered request; DuplicateTransaction if terminal+batch+STAN+MTI exists.
 
         ``pan`` is taken in clear and stored only masked and hashed.
@@ -241,7 +248,7 @@ class Ledger:
                "entry_mode": entry_mode, "response_code": response_code, "rrn": rrn,
                "auth_code": auth_code, "state": state, "created_utc": utc,
                "created_local": local, "settlement_date": settlement_date,
-               "reversal_reason": None}
+               "reversal_reason": None, "original_id": original_id}
         columns = ", ".join(row)
         try:
             cursor = self._conn.execute(
@@ -263,6 +270,35 @@ class Ledger:
             args.append(mti)
         rows = list(self.db["transactions"].rows_where(sql, args, order_by="id"))
         return rows[0] if rows else None
+
+    def find_where(self, terminal_id: str, *, txn_types: tuple[str, ...], rrn: str | None = None,
+                   auth_code: str | None = None, batch: int | None = None,
+                   stan: int | None = None) -> dict[str, Any] | None:
+        """The newest transaction of these types matching every reference given."""
+        sql = f"terminal_id = ? AND txn_type IN ({', '.join('?' * len(txn_types))})"
+        args: list[Any] = [terminal_id, *txn_types]
+        for column, value in (("rrn", rrn), ("auth_code", auth_code), ("batch", batch),
+                              ("stan", stan)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        rows = list(self.db["transactions"].rows_where(sql, args, order_by="id desc", limit=1))
+        return rows[0] if rows else None
+
+    def get(self, txn_id: int) -> dict[str, Any]:
+        return self.db["transactions"].get(txn_id)
+
+    def set_state(self, txn_id: int, state: str, *, only_from: str) -> None:
+        """Move a transaction from ``only_from`` to ``state`` (voided, completed, back)."""
+        self._conn.execute("UPDATE transactions SET state = ? WHERE id = ? AND state = ?",
+                           (state, txn_id, only_from))
+
+    def refunded(self, original_id: int) -> int:
+        """Fen already refunded against a transaction (approved refunds)."""
+        (total,) = self._conn.execute(
+            "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ?"
+            " AND txn_type = 'refund' AND state = 'approved'", (original_id,)).fetchone()
+        return int(total)
 
     def mark_reversed(self, txn_id: int, reason: str) -> None:
         """Mark an approved transaction reversed (reason = the reversal's F39)."""

@@ -27,7 +27,7 @@ from host.ledger import Ledger, TerminalKeys
 from host.sealing import mask_pan
 from sync import codec, crypto, frame, message
 from sync.errors import MacError, MessageError
-from sync.txntypes import REVERSAL_MTI, TxnType, identify
+from sync.txntypes import REVERSAL_MTI, TxnType, from_key, identify
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,10 @@ class Host:
                 return self._sign_on(request, keys, terminal["batch"]), note
             if txn is TxnType.ECHO:
                 return self._reply(request, "00", mak=mak), note
-            if txn is TxnType.SALE:
-                return self._sale(request, keys), note
+            if txn is TxnType.BALANCE:
+                return self._balance(request, keys), note
+            if txn in FINANCIAL:
+                return self._financial(request, keys, txn), note
             if mti == REVERSAL:
                 return self._reversal(request, keys), note
             return self._reply(request, "40", mak=mak), note
@@ -163,31 +165,49 @@ class Host:
                   f"{TxnType.SIGN_ON.spec.network_code}",
             "62": f62.hex().upper()})
 
-    def _sale(self, request: Fields, keys: TerminalKeys) -> _Reply | None:
-        terminal_id, mti = request["41"], request["t"]
+    def _financial(self, request: Fields, keys: TerminalKeys, txn: TxnType) -> _Reply | None:
+        """Any money-moving request: the table below says what it acts on and who decides."""
+        terminal_id = request["41"]
+        mti = request["t"][:3] + "0"           # a repeat (xx21) is recorded as its original
         stan, batch = _stan(request), _batch(request)
         amount = _amount(request)
-        if self.ledger.find(terminal_id, batch, stan, mti) is not None:
+        done = self.ledger.find(terminal_id, batch, stan, mti)
+        if done is not None:
+            if txn in ADVICES:
+                # The terminal did not hear our answer: the same answer again, nothing new.
+                return self._reply(request, done["response_code"], mak=keys.mak,
+                                   rrn=done["rrn"], auth_code=done["auth_code"])
             return self._reply(request, "94", mak=keys.mak)
         card = issuer.card_from_fields(request)
-        pin_block = bytes.fromhex(request["52"]) if "52" in request else None
-        check = self._check_arqc(request, card)
-        decision = issuer.decide(card, amount, pin_block=pin_block, pik=keys.pik,
-                                 today=self._clock().date(),
-                                 arqc_ok=None if check is None else check.ok)
+        rule = ACTS_ON.get(txn)
+        original, code = self._original(request, rule, amount) if rule else (None, None)
+        check = None
+        decision = issuer.Decision(code) if code else None
+        if decision is None and txn in ISSUER_DECIDES:
+            pin_block = bytes.fromhex(request["52"]) if "52" in request else None
+            check = self._check_arqc(request, card)
+            decision = issuer.decide(card, amount, pin_block=pin_block, pik=keys.pik,
+                                     today=self._clock().date(),
+                                     arqc_ok=None if check is None else check.ok)
+        if decision is None:                   # acts on an original the host approved
+            auth = request.get("38") if txn is TxnType.OFFLINE_SALE else issuer.auth_code()
+            decision = issuer.Decision("00", auth)
         now = self._clock()
         rrn = self.ledger.next_rrn()
         try:
             self.ledger.record(
                 terminal_id=terminal_id, merchant_id=request["42"], batch=batch, stan=stan,
-                mti=mti, txn_type=TxnType.SALE.key, processing_code=request.get("3"),
+                mti=mti, txn_type=txn.key, processing_code=request.get("3"),
                 amount=amount, currency=request.get("49"), pan=card.pan if card else None,
                 entry_mode=request.get("22"), response_code=decision.response_code, rrn=rrn,
                 auth_code=decision.auth_code,
                 state="approved" if decision.approved else "declined",
-                settlement_date=f"{now:%m%d}", moment=now)
+                settlement_date=f"{now:%m%d}", moment=now,
+                original_id=original["id"] if original else None)
         except DuplicateTransaction:
             return self._reply(request, "94", mak=keys.mak)
+        if decision.approved and rule is not None and original is not None:
+            self._apply(rule, original, undo=False)
         if decision.silent:
             return None
         extra = None
@@ -197,6 +217,58 @@ class Host:
             extra = {"55": arqc.issuer_reply_data(check, decision.response_code)}
         return self._reply(request, decision.response_code, mak=keys.mak, rrn=rrn,
                            auth_code=decision.auth_code, extra=extra)
+
+    def _original(self, request: Fields, rule: ActsOn,
+                  amount: int) -> tuple[dict[str, Any] | None, str | None]:
+        """The transaction a request acts on, and a refusal code when it cannot."""
+        f61 = request.get("61", "")
+        refs: dict[str, Any] = {}
+        if rule.by == "f61":
+            if len(f61) < 12 or not f61[:12].isdigit():
+                raise _FormatError("field 61 lacks the original batch and STAN")
+            refs = {"batch": int(f61[:6]), "stan": int(f61[6:12])}
+            if refs["batch"] != _batch(request):
+                return None, "12"                # a void stays inside its batch
+        elif rule.by == "rrn":
+            refs = {"rrn": request.get("37")}
+        else:
+            refs = {"auth_code": request.get("38")}
+        original = self.ledger.find_where(request["41"], txn_types=rule.types, **refs)
+        if original is None or original["state"] != "approved":
+            return original, "25"
+        card = issuer.card_from_fields(request)
+        if card is not None and original["pan_hash"] not in (None, self.ledger.pan_hash(card.pan)):
+            return original, "25"               # another card than the original's
+        limit = original["amount"] * rule.max_ratio - self.ledger.refunded(original["id"]) \
+            if rule.max_ratio else None
+        if rule.same_amount and amount != original["amount"]:
+            return original, "13"
+        if limit is not None and amount > limit:
+            return original, "61" if rule.max_ratio > 1 else "13"
+        return original, None
+
+    def _apply(self, rule: ActsOn, original: dict[str, Any], *, undo: bool) -> None:
+        """The original's state after an approval acting on it (or after its reversal)."""
+        if rule.effect is None:
+            return
+        before, after = ("approved", rule.effect) if not undo else (rule.effect, "approved")
+        self.ledger.set_state(original["id"], after, only_from=before)
+        if original["txn_type"] == TxnType.COMPLETION.key and original["original_id"]:
+            # Voiding a completion gives its pre-authorisation back, and the other way round.
+            preauth = ("completed", "approved") if not undo else ("approved", "completed")
+            self.ledger.set_state(original["original_id"], preauth[1], only_from=preauth[0])
+
+    def _balance(self, request: Fields, keys: TerminalKeys) -> _Reply:
+        """Balance inquiry: the card's checks and its PIN; the balance in field 54."""
+        card = issuer.card_from_fields(request)
+        pin_block = bytes.fromhex(request["52"]) if "52" in request else None
+        code, balance = issuer.inquire(card, pin_block=pin_block, pik=keys.pik,
+                                       today=self._clock().date())
+        extra = None
+        if balance is not None:
+            # 54: account type 10 (default), amount type 02 (available), currency, C, amount.
+            extra = {"54": f"1002{request.get('49', '156')}C{balance:012d}"}
+        return self._reply(request, code, mak=keys.mak, extra=extra)
 
     def _check_arqc(self, request: Fields, card: issuer.Card | None) -> arqc.ArqcCheck | None:
         """The chip's cryptogram checked from field 55; None without field 55 or a card.
@@ -230,6 +302,9 @@ class Host:
         reason = request.get("39", "06")
         if original["state"] == "approved":
             self.ledger.mark_reversed(original["id"], reason)
+            rule = ACTS_ON.get(from_key(original["txn_type"]))
+            if rule is not None and original["original_id"]:
+                self._apply(rule, self.ledger.get(original["original_id"]), undo=True)
         elif original["state"] == "declined":
             self.ledger.note_reversal(original["id"], reason)
         if "4" in request and _amount(request) != original["amount"]:
@@ -314,6 +389,32 @@ class _Exchange:
     tpdu: bytes
     header: bytes
     reply: _Reply | None
+
+
+@dataclass(frozen=True)
+class ActsOn:
+    """What a transaction type acts on and what its approval does to that original."""
+
+    types: tuple[str, ...]            # the original's txn_type
+    by: str                           # how it is found: "f61" (batch+STAN), "rrn", "auth"
+    effect: str | None                # the original's state after the approval
+    same_amount: bool = False         # a void is for the original's whole amount
+    max_ratio: float | None = None    # at most this share of the original (less refunds)
+
+
+#: The transaction table's money-moving rows, seen from the issuer's side.
+ACTS_ON = {
+    TxnType.VOID: ActsOn(("sale",), "f61", "voided", same_amount=True),
+    TxnType.PREAUTH_VOID: ActsOn(("preauth",), "f61", "voided", same_amount=True),
+    TxnType.COMPLETION: ActsOn(("preauth",), "auth", "completed", max_ratio=1.15),
+    TxnType.COMPLETION_VOID: ActsOn(("completion",), "f61", "voided", same_amount=True),
+    TxnType.REFUND: ActsOn(("sale", "completion", "offline_sale"), "rrn", None, max_ratio=1.0),
+}
+#: Types whose card the issuer checks (PIN, funds, cryptogram).
+ISSUER_DECIDES = frozenset({TxnType.SALE, TxnType.PREAUTH})
+#: Advices (0220): a repeat gets the first answer again.
+ADVICES = frozenset({TxnType.REFUND, TxnType.OFFLINE_SALE})
+FINANCIAL = ISSUER_DECIDES | frozenset(ACTS_ON) | ADVICES
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,11 @@ REVERSAL_MTI = {"0200": "0400", "0100": "0400"}
 def identify(fields: dict[str, str]) -> TxnType | None:
     """The table row a request matches by MTI, processing code, 60.1 and 60.3, if any."""
     f60 = fields.get("60", "")
+    mti = fields.get("t", "")
+    mti = mti[:3] + "0" if len(mti) == 4 else mti     # a repeat (xx21) is its original's type
     for txn in TxnType:
         s = txn.spec
-        if (s.mti == fields.get("t") and s.processing_code == fields.get("3")
+        if (s.mti == mti and s.processing_code == fields.get("3")
                 and f60[:2] == s.type_code and f60[8:11] == s.network_code):
             return txn
     return None

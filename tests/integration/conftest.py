@@ -118,6 +118,17 @@ class HostSim:
         self.address = line[len(LISTEN_PREFIX):]
         host, _, port = self.address.rpartition(":")
         self.host, self.port = host, int(port)
+        self.control_address = None
+        if "--control" in flags:
+            self.control_address = self.proc.stdout.readline().strip().rsplit(" ", 1)[1]
+
+    def control(self, command: str) -> str:
+        """One command to the host's control port (``fault add drop:mti=0200``, ``stats``)."""
+        assert self.control_address, "start the host with --control 127.0.0.1:0"
+        host, _, port = self.control_address.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(command.encode() + b"\n")
+            return sock.makefile().readline().strip()
 
     def stop(self) -> int | None:
         if self.proc.poll() is None:

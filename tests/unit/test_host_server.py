@@ -351,8 +351,9 @@ def test_echo_test_is_00(terminal: Terminal) -> None:
 
 
 def test_unsupported_transaction_is_40(terminal: Terminal) -> None:
-    fields = message.build(TxnType.BALANCE, terminal.ids, stan=next_stan(), batch=1,
-                           fields={"2": GOOD})
+    # A transfer (processing code 40xxxx) is in no row of the transaction table.
+    fields = message.build(TxnType.SALE, terminal.ids, stan=next_stan(), batch=1,
+                           fields={"2": GOOD, "3": "400000", "4": 100})
     assert terminal.send(fields)["39"] == "40"  # type: ignore[index]
 
 
