@@ -43,6 +43,8 @@ class RedactingFilter(logging.Filter):
 
 def setup_logging(log_path: Path | None, *, verbose: bool = False) -> None:
     """Log to ``log_path`` (INFO) and to stderr only when verbose, always through the filter."""
+    # Warnings (a library's deprecations) go to the log file, never to the cashier's screen.
+    logging.captureWarnings(True)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)

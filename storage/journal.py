@@ -667,6 +667,19 @@ class Journal:
                                 " WHERE role = 'supervisor' ORDER BY code").fetchall()
         return next((code for code, stored in rows if check_password(password, stored)), None)
 
+    def annotate(self, txn_id: int, extra: dict) -> TransactionRecord:
+        """Merge non-sensitive data into a row's ``extra`` (e.g. the card's final cryptogram
+        after the second GENERATE AC); the state does not change."""
+        when = self._now()
+        with self._write() as conn:
+            self._state_for_update(conn, txn_id)
+            merged = self._merged_extra(conn, txn_id, extra)
+            conn.execute("UPDATE transactions SET extra = ?, updated_utc = ?, updated_local = ?"
+                         " WHERE id = ?", (merged, when[0], when[1], txn_id))
+            self._audit(conn, "txn.annotate", "system",
+                        {"txn_id": txn_id, "keys": sorted(extra)}, when)
+            return self._get(conn, txn_id)
+
     def set_receipt_state(self, txn_id: int, printed: bool, *, error: str | None = None) -> None:
         """Record whether the transaction's slip came out; an unprinted one is offered again."""
         when = self._now()

@@ -66,6 +66,7 @@ class CardForHost:
     track3: str | None = None
     card_seq: str | None = None
     icc_data: str | None = None        # field 55, hex
+    f60_extension: str | None = None   # 60.4 onwards (e.g. "52": a fallback swipe)
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,8 @@ class HostSession:
         fields = self._card_fields(card, amount, pin_block)
         fields.update(original.fields(txn) if original is not None else {})
         request = message.build(txn, self.config.ids, stan=stan, batch=batch, fields=fields)
+        if card.f60_extension:
+            request["60"] += card.f60_extension
         raw_request = message.encode_with_mac(request, self.config.mac_algorithm, self._mak())
         self.link.connect()
         kept = {k: request[k] for k in ORIGINAL_FIELDS if k in request}

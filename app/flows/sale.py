@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from app.amount import format_yuan
 from app.cardread import CardSession, open_card
@@ -129,6 +129,11 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
         return _emv_sale(term, card_session, amount)
 
 
+#: 60.4 terminal reading capability 5 (chip and stripe) + 60.5 IC condition code 2 (the
+#: previous chip read failed): how UnionPay hosts see a fallback swipe.
+FALLBACK_F60 = "52"
+
+
 def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None) -> SaleOutcome:
     session = term.session
     session.ensure_signed_on()          # the PIN pad needs this sign-on's PIN key
@@ -138,7 +143,8 @@ def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None) ->
         TxnType.SALE,
         CardForHost(pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode(
             pin_block is not None), card_org=card.card_org, track2=card.track2,
-            track3=card.track3), amount, pin_block=pin_block, extra=extra)
+            track3=card.track3, f60_extension=FALLBACK_F60 if card.fallback else None),
+        amount, pin_block=pin_block, extra=extra)
     errors = print_slips(term, result.record) if result.approved else []
     return SaleOutcome(result, card, errors)
 
@@ -218,5 +224,5 @@ def _complete_on_card(term: Terminal, kernel: EmvKernel, result: OnlineResult) -
         if state.state == "REVERSED":
             raise Refused(f"{problem}: reversed")
         raise Refused(f"{problem}: the reversal will be sent before the next transaction")
-    # The slip shows the final cryptogram (the TC); the journal keeps the online one.
-    return replace(record, extra={**record.extra, **kernel.receipt_data()})
+    # The journal and the slip keep the final cryptogram (the TC) beside the online one.
+    return term.journal.annotate(record.id, kernel.receipt_data())
