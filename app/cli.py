@@ -113,19 +113,34 @@ def cli(ctx: click.Context, data: Path | None, verbose: bool) -> None:
 @click.option("--merchant-id", help="Merchant id (15 characters).")
 @click.option("--merchant-name", help="Merchant name printed on receipts.")
 @click.option("--language", type=click.Choice(["zh", "en"]), help="Cashier language.")
+@click.option("--supervisor-password", "supervisor",
+              help="The supervisor's password for voids and refunds (default: asked on a "
+                   "terminal, else generated and printed once).")
 @click.option("--force", is_flag=True, help="Overwrite an existing configuration and journal.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @guarded
 def init(ctx: click.Context, init_data: Path | None, host: str | None, host_data: Path | None,
          terminal_id: str | None, merchant_id: str | None, merchant_name: str | None,
-         language: str | None, force: bool, as_json: bool) -> None:
+         language: str | None, supervisor: str | None, force: bool, as_json: bool) -> None:
     """Create posterm.toml, the journal and the key file (mode 0600)."""
+    import secrets
+
     from app.provision import init as do_init
     data_dir = init_data or ctx.obj["data"]
-    result = do_init(data_dir, host=host, host_data=host_data, force=force, overrides={
+    generated = None
+    if supervisor is None:
+        if sys.stdin.isatty():
+            supervisor = click.prompt("supervisor password (主管密码)", hide_input=True,
+                                      confirmation_prompt=True)
+        else:
+            supervisor = generated = secrets.token_urlsafe(9)
+    result = do_init(data_dir, host=host, host_data=host_data, force=force,
+                     supervisor_password=supervisor, overrides={
         "terminal": {"terminal_id": terminal_id, "merchant_id": merchant_id,
                      "merchant_name": merchant_name, "language": language}})
+    if generated is not None:
+        result["supervisor_password"] = generated      # shown this once, never stored
     if as_json:
         _print_json(result)
     else:
@@ -133,6 +148,8 @@ def init(ctx: click.Context, init_data: Path | None, host: str | None, host_data
                    f"host {result['host']}"
                    + (", provisioned on the host simulator)" if result["host_provisioned"]
                       else ")"))
+        if generated is not None:
+            click.echo(f"supervisor password (shown once, write it down): {generated}")
 
 
 @cli.command()
@@ -152,35 +169,28 @@ def signon(ctx: click.Context, as_json: bool) -> None:
                    + f" — batch {batch:06d}")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("amount")
-@click.option("--card", "card_name", metavar="PROFILE",
-              help="Present this test card to the mock devices (see 'posterm cards').")
-@click.option("--pin", help="The PIN the customer types on the mock PIN pad.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for the card.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@guarded
-def sale(ctx: click.Context, amount: str, card_name: str | None, pin: str | None,
-         timeout: float, as_json: bool) -> None:
-    """Sale (消费) of AMOUNT yuan, e.g. 12.50."""
-    from app.amount import parse_yuan
+def _profile(card_name: str | None):
+    """The test card named by --card (None without one); InputError for an unknown name."""
     from app.errors import InputError
-    from app.flows.sale import run_sale
     from hal.testcards import CATALOGUE
-    fen = parse_yuan(amount)
-    profile = None
-    if card_name is not None:
-        profile = CATALOGUE.get(card_name)
-        if profile is None:
-            raise InputError(f"unknown card profile {card_name!r}: see 'posterm cards' "
-                             f"({', '.join(CATALOGUE)})")
+    if card_name is None:
+        return None
+    profile = CATALOGUE.get(card_name)
+    if profile is None:
+        raise InputError(f"unknown card profile {card_name!r}: see 'posterm cards' "
+                         f"({', '.join(CATALOGUE)})")
+    return profile
+
+
+def _check_pin(pin: str | None) -> None:
+    from app.errors import InputError
     if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise InputError("--pin must be 4 to 12 digits")
-    term = _open_terminal(ctx)
-    outcome = run_sale(term, fen, card_profile=profile, pin=pin, timeout=timeout)
-    data = outcome.as_json(term.language)
+
+
+def _report(outcome, language: str, as_json: bool) -> None:
+    """Print a transaction's outcome (one line, or JSON) and exit 1 unless approved."""
+    data = outcome.as_json(language)
     if as_json:
         _print_json(data)
     else:
@@ -193,6 +203,221 @@ def sale(ctx: click.Context, amount: str, card_name: str | None, pin: str | None
                    err=True)
     if data["result"] != "approved":
         sys.exit(EXIT_DECLINED)
+
+
+def _supervisor_password(given: str | None) -> str:
+    """--supervisor-password, else POSTERM_SUPERVISOR_PASSWORD, else a prompt on a terminal,
+    else a usage error (exit 2)."""
+    import os
+
+    from app.errors import InputError
+    password = given or os.environ.get("POSTERM_SUPERVISOR_PASSWORD")
+    if password:
+        return password
+    if sys.stdin.isatty():
+        return click.prompt("supervisor password (主管密码)", hide_input=True)
+    raise InputError("this needs the supervisor password: --supervisor-password or "
+                     "POSTERM_SUPERVISOR_PASSWORD")
+
+
+_card_option = click.option("--card", "card_name", metavar="PROFILE",
+                            help="Present this test card to the mock devices "
+                                 "(see 'posterm cards').")
+_pin_option = click.option("--pin", help="The PIN the customer types on the mock PIN pad.")
+_timeout_option = click.option("--timeout", type=float, default=30.0, show_default=True,
+                               help="Seconds to wait for the card.")
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+_supervisor_option = click.option("--supervisor-password", "supervisor",
+                                  help="The supervisor's password (or "
+                                       "POSTERM_SUPERVISOR_PASSWORD, or a prompt).")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("amount")
+@_card_option
+@_pin_option
+@_timeout_option
+@_json_option
+@click.pass_context
+@guarded
+def sale(ctx: click.Context, amount: str, card_name: str | None, pin: str | None,
+         timeout: float, as_json: bool) -> None:
+    """Sale (消费) of AMOUNT yuan, e.g. 12.50."""
+    from app.amount import parse_yuan
+    from app.flows.sale import run_sale
+    fen = parse_yuan(amount)
+    profile = _profile(card_name)
+    _check_pin(pin)
+    term = _open_terminal(ctx)
+    _report(run_sale(term, fen, card_profile=profile, pin=pin, timeout=timeout),
+            term.language, as_json)
+
+
+@cli.command()
+@click.argument("stan", type=int)
+@_supervisor_option
+@_json_option
+@click.pass_context
+@guarded
+def void(ctx: click.Context, stan: int, supervisor: str | None, as_json: bool) -> None:
+    """Void (撤销) the sale, pre-authorisation or completion with this STAN (open batch)."""
+    from app.flows.void import run_void
+    password = _supervisor_password(supervisor)
+    term = _open_terminal(ctx)
+    _report(run_void(term, stan, supervisor_password=password), term.language, as_json)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("amount")
+@click.option("--rrn", required=True, help="The original's reference number (参考号).")
+@click.option("--date", "date", required=True, metavar="MMDD", help="The original's date.")
+@_card_option
+@_pin_option
+@_supervisor_option
+@_timeout_option
+@_json_option
+@click.pass_context
+@guarded
+def refund(ctx: click.Context, amount: str, rrn: str, date: str, card_name: str | None,
+           pin: str | None, supervisor: str | None, timeout: float, as_json: bool) -> None:
+    """Refund (退货) AMOUNT yuan of an earlier sale to the card that paid."""
+    from app.amount import parse_yuan
+    from app.flows.refund import run_refund
+    fen = parse_yuan(amount)
+    profile = _profile(card_name)
+    _check_pin(pin)
+    password = _supervisor_password(supervisor)
+    term = _open_terminal(ctx)
+    _report(run_refund(term, fen, rrn=rrn, date=date, supervisor_password=password,
+                       card_profile=profile, pin=pin, timeout=timeout), term.language, as_json)
+
+
+@cli.command()
+@_card_option
+@_pin_option
+@_timeout_option
+@_json_option
+@click.pass_context
+@guarded
+def balance(ctx: click.Context, card_name: str | None, pin: str | None, timeout: float,
+            as_json: bool) -> None:
+    """Balance inquiry (余额查询): the card and its PIN."""
+    from app.amount import format_yuan
+    from sync.responses import rule
+    profile = _profile(card_name)
+    _check_pin(pin)
+    from app.flows.balance import run_balance
+    term = _open_terminal(ctx)
+    result, masked = run_balance(term, card_profile=profile, pin=pin, timeout=timeout)
+    r = rule(result.response_code)
+    data = {"result": "ok" if result.balance is not None else "declined",
+            "response_code": result.response_code,
+            "message": r.zh if term.language == "zh" else r.en, "pan_masked": masked,
+            "balance": result.balance,
+            "balance_yuan": None if result.balance is None else format_yuan(result.balance)}
+    if as_json:
+        _print_json(data)
+    elif result.balance is not None:
+        click.echo(f"{masked} 余额 BALANCE ¥{data['balance_yuan']}")
+    else:
+        click.echo(f"DECLINED {result.response_code} {data['message']} {masked}")
+    if result.balance is None:
+        sys.exit(EXIT_DECLINED)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("amount")
+@_card_option
+@_pin_option
+@_timeout_option
+@_json_option
+@click.pass_context
+@guarded
+def preauth(ctx: click.Context, amount: str, card_name: str | None, pin: str | None,
+            timeout: float, as_json: bool) -> None:
+    """Pre-authorisation (预授权) of AMOUNT yuan: a hold on the card."""
+    from app.amount import parse_yuan
+    from app.flows.preauth import run_preauth
+    fen = parse_yuan(amount)
+    profile = _profile(card_name)
+    _check_pin(pin)
+    term = _open_terminal(ctx)
+    _report(run_preauth(term, fen, card_profile=profile, pin=pin, timeout=timeout),
+            term.language, as_json)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("amount")
+@click.option("--preauth", "preauth_stan", type=int, required=True, metavar="STAN",
+              help="The pre-authorisation's STAN.")
+@_card_option
+@_timeout_option
+@_json_option
+@click.pass_context
+@guarded
+def complete(ctx: click.Context, amount: str, preauth_stan: int, card_name: str | None,
+             timeout: float, as_json: bool) -> None:
+    """Completion (预授权完成) of a pre-authorisation for AMOUNT yuan (up to 115%)."""
+    from app.amount import parse_yuan
+    from app.flows.preauth import run_completion
+    fen = parse_yuan(amount)
+    profile = _profile(card_name)
+    term = _open_terminal(ctx)
+    _report(run_completion(term, fen, preauth_stan=preauth_stan, card_profile=profile,
+                           timeout=timeout), term.language, as_json)
+
+
+@cli.group(invoke_without_command=True)
+@_json_option
+@click.pass_context
+@guarded
+def queue(ctx: click.Context, as_json: bool) -> None:
+    """What waits for the host: armed reversals and store-and-forward advices."""
+    if ctx.invoked_subcommand is not None:
+        return
+    term = _open_terminal(ctx)
+    items = _queue_items(term)
+    if as_json:
+        _print_json({"queue": items})
+    elif not items:
+        click.echo("nothing waits for the host")
+    for i in items if not as_json else []:
+        click.echo(f"{i['kind']:<9} STAN {i['stan']} {i['type']:<12} ¥{i['amount_yuan']:>10} "
+                   f"{i['pan_masked']} tries {i['attempts']}")
+
+
+def _queue_items(term) -> list[dict]:
+    from app.amount import format_yuan
+    items = []
+    for kind, entries in (("reversal", term.journal.pending_reversals()),
+                          ("advice", term.journal.pending_advices())):
+        for entry in entries:
+            r = term.journal.get(entry.txn_id)
+            items.append({"kind": kind, "txn_id": r.id, "stan": f"{r.stan:06d}",
+                          "type": r.txn_type, "amount": r.amount,
+                          "amount_yuan": format_yuan(r.amount), "pan_masked": r.pan_masked,
+                          "attempts": entry.attempts, "since_utc": entry.created_utc})
+    return items
+
+
+@queue.command("flush")
+@_json_option
+@click.pass_context
+@guarded
+def queue_flush(ctx: click.Context, as_json: bool) -> None:
+    """Send everything that waits for the host now."""
+    term = _open_terminal(ctx)
+    reversals = term.session.flush_reversals()
+    term.session.ensure_signed_on()
+    advices = term.session.flush_advices()
+    left = _queue_items(term)
+    if as_json:
+        _print_json({"reversals_sent": reversals, "advices_sent": advices, "left": left})
+    else:
+        click.echo(f"sent {reversals} reversal(s) and {advices} advice(s); "
+                   f"{len(left)} left waiting")
+    if left:
+        sys.exit(EXIT_UNREACHABLE)
 
 
 @cli.command()
@@ -337,12 +562,7 @@ def card_read(ctx: click.Context, reader_url: str, card_name: str | None, contac
     from app.emv.describe import read_on_reader, render
     from app.errors import InputError
     from app.redaction import setup_logging
-    from hal.testcards import CATALOGUE
-    profile = None
-    if card_name is not None:
-        profile = CATALOGUE.get(card_name)
-        if profile is None:
-            raise InputError(f"unknown card profile {card_name!r}: see 'posterm cards'")
+    profile = _profile(card_name)
     setup_logging(None, verbose=ctx.obj["verbose"])
     chooser = None
     if app_number is not None:
@@ -385,14 +605,8 @@ def card_record(ctx: click.Context, reader_url: str, out: Path, contactless: boo
                 as_json: bool) -> None:
     """Record one card session (selection, GPO, records) to a trace file."""
     from app.cardrecord import record
-    from app.errors import InputError
     from app.redaction import setup_logging
-    from hal.testcards import CATALOGUE
-    profile = None
-    if card_name is not None:
-        profile = CATALOGUE.get(card_name)
-        if profile is None:
-            raise InputError(f"unknown card profile {card_name!r}: see 'posterm cards'")
+    profile = _profile(card_name)
     setup_logging(None, verbose=ctx.obj["verbose"])
     if keep_sensitive:
         click.echo("posterm: warning: the trace keeps the clear PAN and track data: treat the "

@@ -171,6 +171,17 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "receipts": {
         "cardholder_copy": Setting(True, lambda v: isinstance(v, bool), "true or false"),
     },
+    "limits": {
+        "refund_max": Setting(5_000_000, _int_range(1, 99_999_999_999),
+                              "the most one refund may be, in fen"),
+        "refund_daily": Setting(10_000_000, _int_range(1, 99_999_999_999),
+                                "the most refunded in one day, in fen"),
+        "offline_count": Setting(10, _int_range(0, 999),
+                                 "how many offline sales may wait for the host, 0 to 999"),
+        "offline_amount": Setting(100_000, _int_range(0, 99_999_999_999),
+                                  "how much offline sales waiting for the host may add up "
+                                  "to, in fen"),
+    },
 }
 
 

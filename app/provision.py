@@ -20,9 +20,13 @@ from storage.journal import Journal
 from storage.keyfile import create_key_file, load_key_file
 from sync.online import KEY_TMK
 
+#: The supervisor's operator code (the cashier's is terminal.operator).
+SUPERVISOR_CODE = "99"
+
 
 def init(data_dir: Path, *, host: str | None, host_data: Path | None, force: bool,
-         overrides: dict[str, dict[str, object]] | None = None) -> dict[str, object]:
+         supervisor_password: str, overrides: dict[str, dict[str, object]] | None = None,
+         ) -> dict[str, object]:
     """Create the data directory's files; refuses to overwrite an existing one without force."""
     cfg_path = data_dir / config_mod.CONFIG_NAME
     if cfg_path.exists() and not force:
@@ -44,6 +48,8 @@ def init(data_dir: Path, *, host: str | None, host_data: Path | None, force: boo
                            load_key_file(data_dir / config_mod.KEY_NAME))
     try:
         journal.put_key(KEY_TMK, tmk)
+        journal.set_operator(SUPERVISOR_CODE, role="supervisor", name="Supervisor 主管",
+                             password=supervisor_password)
         journal.audit("terminal.init", actor="init",
                       detail={"terminal_id": values["terminal"]["terminal_id"],
                               "provisioned_on_host": host_data is not None})

@@ -32,7 +32,8 @@ def bench_sales(count: int) -> dict[str, float]:
         host_dir.mkdir()
         host, address = start_host(host_dir, quiet=True)
         try:
-            init(term_dir, host=address, host_data=host_dir, force=True)
+            init(term_dir, host=address, host_data=host_dir, force=True,
+                 supervisor_password="bench-supervisor")
             card = test_card("unionpay-debit-chip")
             with Terminal(term_dir) as term:
                 term.session.sign_on()

@@ -60,7 +60,8 @@ def soak(count: int, rate: float, seed: int) -> dict:
         outcomes = {"approved": 0, "declined": 0, "uncertain": 0}
         started = time.perf_counter()
         try:
-            init(term_dir, host=address, host_data=host_dir, force=True)
+            init(term_dir, host=address, host_data=host_dir, force=True,
+                 supervisor_password="bench-supervisor")
             values = config_mod.load(term_dir).values
             values["host"].update(response_timeout=0.3, reversal_backoff=0.05,
                                   reversal_tries=10)

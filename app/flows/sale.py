@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -14,20 +15,18 @@ from app.emv.params import params_from_config
 from app.emv.responses import TC
 from app.emv.selection import Chooser
 from app.errors import InputError, Refused
+from app.flows.pin import capture_pin
 from app.flows.slips import print_slips
 from app.terminal import Terminal
-from hal.errors import DeviceError, DeviceUnavailable, InvalidKey
+from hal.errors import DeviceError, DeviceUnavailable
 from hal.testcards import TestCard
 from storage.journal import REVERSAL_CARD_DECLINED, TransactionRecord
 from sync.errors import HostTimeout, HostUnreachable, SyncError
-from sync.online import KEY_PIK, KEY_TMK, META_PIK_KCV, CardForHost, OnlineResult
+from sync.online import CardForHost, OnlineResult
 from sync.responses import rule
 from sync.txntypes import TxnType
 
 log = logging.getLogger(__name__)
-
-PIN_KEY_INDEX = 1
-
 
 #: Journal extras the sale's JSON shows (chip and tap; fallback for a swipe after the chip).
 EMV_JSON = ("aid", "label", "tvr", "tsi", "atc", "cryptogram", "cryptogram_type", "cvm",
@@ -37,7 +36,7 @@ EMV_JSON = ("aid", "label", "tvr", "tsi", "atc", "cryptogram", "cryptogram_type"
 @dataclass
 class SaleOutcome:
     result: OnlineResult
-    card: CardData
+    card: CardData | None
     receipt_errors: list[str] = field(default_factory=list)
 
     def as_json(self, language: str) -> dict:
@@ -63,32 +62,12 @@ def needs_pin(card: CardData, pin_given: bool) -> bool:
     return pin_given or card.card_org == "CUP"
 
 
-def _pin_block(term: Terminal, card: CardData, amount: int) -> bytes:
-    pad = term.devices.pinpad
-    if pad is None:
-        raise Refused("this card needs a PIN and no PIN pad is configured")
-    journal = term.journal
-    if not pad.has_master_key(PIN_KEY_INDEX):
-        # A real pad holds its master key from provisioning; a mock one starts empty.
-        tmk = journal.get_key(KEY_TMK)
-        if tmk is None:
-            raise Refused("no terminal master key: provision the terminal (posterm init)")
-        pad.load_master_key(PIN_KEY_INDEX, tmk)
-    for attempt in (1, 2):
-        pik = journal.get_key(KEY_PIK)
-        kcv = journal.get_meta(META_PIK_KCV)
-        if pik is None or kcv is None:
-            raise Refused("no PIN key: sign on first")
-        try:
-            pad.load_working_key(PIN_KEY_INDEX, pik, bytes.fromhex(kcv))
-            break
-        except InvalidKey:
-            if attempt == 2:
-                raise
-            log.warning("the PIN pad refused the PIN key: signing on again for fresh keys")
-            term.session.sign_on()
-    pad.display(f"¥{format_yuan(amount)}  请输入密码 / ENTER PIN")
-    return pad.get_pin_block(card.pan, PIN_KEY_INDEX)
+def _offline_room(term: Terminal, amount: int) -> bool:
+    """Whether one more offline sale fits the caps on what waits for the host."""
+    limits = term.config["limits"]
+    waiting = [term.journal.get(a.txn_id).amount for a in term.journal.pending_advices()]
+    return (len(waiting) < limits["offline_count"]
+            and sum(waiting) + amount <= limits["offline_amount"])
 
 
 META_EMV_SEQUENCE = "emv_sequence"     # the Transaction Sequence Counter (9F41)
@@ -121,6 +100,8 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
             raise InputError("--card presents a test card to mock or virtual devices; with "
                              "real devices leave it out and present the card") from None
     params = params_from_config(term.config["emv"], term.config["terminal"])
+    if not _offline_room(term, amount):
+        params = dataclasses.replace(params, floor_limit=0)    # the caps are reached: online
     with open_card(devices, interface=card_profile.interface if card_profile else None,
                    amount=amount, timeout=timeout, params=params, chooser=chooser,
                    sequence=_next_sequence(term)) as card_session:
@@ -137,7 +118,7 @@ FALLBACK_F60 = "52"
 def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None) -> SaleOutcome:
     session = term.session
     session.ensure_signed_on()          # the PIN pad needs this sign-on's PIN key
-    pin_block = _pin_block(term, card, amount) if needs_pin(card, pin is not None) else None
+    pin_block = capture_pin(term, card.pan, amount) if needs_pin(card, pin is not None) else None
     extra = {"fallback": True} if card.fallback else None
     result = session.authorize(
         TxnType.SALE,
@@ -162,13 +143,13 @@ def _emv_sale(term: Terminal, card_session: CardSession, amount: int) -> SaleOut
     pin_block = None
     if cvm.online_pin and not kernel.contactless:
         session.ensure_signed_on()
-        pin_block = _pin_block(term, card, amount)
+        pin_block = capture_pin(term, card.pan, amount)
     ac = kernel.cryptogram()            # CardDeclined when the card answers AAC
     if kernel.contactless:
         card_session.release()          # the card may leave the field now
         if cvm.online_pin:
             session.ensure_signed_on()
-            pin_block = _pin_block(term, card, amount)
+            pin_block = capture_pin(term, card.pan, amount)
     host_card = CardForHost(
         pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode(pin_block is not None),
         card_org=card.card_org, track2=card.track2, card_seq=card.card_seq,

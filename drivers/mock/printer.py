@@ -82,13 +82,21 @@ class MockPrinter(Printer):
         dummy = Dummy()
         render(doc, dummy, width=self.width, encoding=self.encoding)
         self.last_bytes = dummy.output
-        with _counter_lock:
-            n = next(_counter)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = self.receipts_dir / f"{stamp}-{n}-{slug(doc.title)}.txt"
         try:
             self.receipts_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(doc.plain_text(self.width), encoding="utf-8")
+            # Another process (the next posterm command) counts from 1 again: take the next
+            # name nobody has, created exclusively, so no preview overwrites another.
+            while True:
+                with _counter_lock:
+                    n = next(_counter)
+                path = self.receipts_dir / f"{stamp}-{n}-{slug(doc.title)}.txt"
+                try:
+                    with open(path, "x", encoding="utf-8") as fh:
+                        fh.write(doc.plain_text(self.width))
+                    break
+                except FileExistsError:
+                    continue
         except OSError as exc:
             raise PrinterFault(f"Cannot write the receipt preview: {exc.strerror}") from exc
         self.last_preview = path

@@ -74,3 +74,14 @@ def test_closed_printer_is_offline_and_refuses_to_print(context):
     assert not printer.status().online
     with pytest.raises(PrinterFault):
         printer.print_document(DOC)
+
+
+def test_two_printers_in_the_same_second_never_overwrite_a_preview(context):
+    # Each posterm command opens its own printer; a reprint right after the sale must add a
+    # preview, not replace the sale's.
+    for _ in range(2):
+        printer = open_device("printer", "mock:", context=context)
+        printer.print_document(Document("sale-000002-merchant", (Line("x"),)))
+        printer.close()
+    previews = list((context.data_dir / "receipts").glob("*sale-000002-merchant.txt"))
+    assert len(previews) == 2

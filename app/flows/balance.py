@@ -1,0 +1,19 @@
+"""Balance inquiry (余额查询): the card and its PIN, the balance from the issuer; nothing
+moves, so nothing is journaled but the audit line."""
+
+from __future__ import annotations
+
+from app.flows.card_present import read_for_host
+from app.terminal import Terminal
+from hal.testcards import TestCard
+from sync.online import BalanceResult
+
+
+def run_balance(term: Terminal, *, card_profile: TestCard | None = None, pin: str | None = None,
+                timeout: float = 30.0) -> tuple[BalanceResult, str]:
+    """(the host's answer, the card's masked PAN)."""
+    card, host_card, pin_block = read_for_host(term, amount=None, card_profile=card_profile,
+                                               pin=pin, want_pin=True, timeout=timeout)
+    assert pin_block is not None
+    result = term.session.inquire_balance(host_card, pin_block)
+    return result, card.pan[:6] + "*" * (len(card.pan) - 10) + card.pan[-4:]

@@ -1,0 +1,43 @@
+"""The card for a transaction other than a sale (refund, balance, pre-authorisation,
+completion): presented, read, and turned into what the host message needs; the PIN when
+the family asks for one. No cryptogram: these families go online with the card's data."""
+
+from __future__ import annotations
+
+from app.cardread import open_card
+from app.emv.carddata import CardData
+from app.emv.params import params_from_config
+from app.errors import InputError
+from app.flows.pin import capture_pin
+from app.flows.sale import needs_pin
+from app.terminal import Terminal
+from hal.errors import DeviceUnavailable
+from hal.testcards import TestCard
+from sync.online import CardForHost
+
+
+def read_for_host(term: Terminal, *, amount: int | None, card_profile: TestCard | None,
+                  pin: str | None, want_pin: bool | None,
+                  timeout: float = 30.0) -> tuple[CardData, CardForHost, bytes | None]:
+    """Read the presented card and capture its PIN when ``want_pin`` (None: as for a
+    swipe sale, for UnionPay cards and whenever a PIN is offered)."""
+    devices = term.devices
+    if card_profile is not None:
+        try:
+            devices.present(card_profile, pin=pin)
+        except DeviceUnavailable:
+            raise InputError("--card presents a test card to mock or virtual devices; with "
+                             "real devices leave it out and present the card") from None
+    params = params_from_config(term.config["emv"], term.config["terminal"])
+    with open_card(devices, interface=card_profile.interface if card_profile else None,
+                   amount=amount or 0, timeout=timeout, params=params) as session:
+        card = session.card
+    pin_block = None
+    if want_pin or (want_pin is None and needs_pin(card, pin is not None)):
+        term.session.ensure_signed_on()
+        pin_block = capture_pin(term, card.pan, amount)
+    host_card = CardForHost(pan=card.pan, expiry=card.expiry,
+                            entry_mode=card.entry_mode(pin_block is not None),
+                            card_org=card.card_org, track2=card.track2, track3=card.track3,
+                            card_seq=card.card_seq if card.interface != "swipe" else None)
+    return card, host_card, pin_block
