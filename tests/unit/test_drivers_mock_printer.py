@@ -1,5 +1,9 @@
 """Mock printer: ESC/POS through python-escpos, a plain-text preview per document."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from hal.document import Document, Line
@@ -76,12 +80,16 @@ def test_closed_printer_is_offline_and_refuses_to_print(context):
         printer.print_document(DOC)
 
 
-def test_two_printers_in_the_same_second_never_overwrite_a_preview(context):
-    # Each posterm command opens its own printer; a reprint right after the sale must add a
-    # preview, not replace the sale's.
+def test_two_processes_printing_in_the_same_second_never_overwrite_a_preview(context):
+    # Each posterm command is its own process, counting previews from 1: a reprint right
+    # after the sale must add a preview, not replace the sale's.
+    script = ("import sys; from pathlib import Path; from hal.document import Document, Line; "
+              "from hal.registry import DeviceContext, open_device; "
+              "p = open_device('printer', 'mock:', context=DeviceContext(Path(sys.argv[1]))); "
+              "[p.print_document(Document('sale-000002-merchant', (Line('x'),))) "
+              "for _ in range(2)]")
     for _ in range(2):
-        printer = open_device("printer", "mock:", context=context)
-        printer.print_document(Document("sale-000002-merchant", (Line("x"),)))
-        printer.close()
+        subprocess.run([sys.executable, "-c", script, str(context.data_dir)], check=True,
+                       cwd=Path(__file__).resolve().parents[2])
     previews = list((context.data_dir / "receipts").glob("*sale-000002-merchant.txt"))
-    assert len(previews) == 2
+    assert len(previews) == 4
