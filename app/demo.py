@@ -27,6 +27,11 @@ DAY = [
     ("sale", "30.00", "--card", "wrong-pin"),
     ("sale", "45.00", "--card", "expired"),
     ("sale", "66.66", "--card", "host-silent"),
+    ("void", "3", "--supervisor-password", "demo-supervisor"),     # the visa sale, STAN 3
+    ("balance", "--card", "unionpay-debit-chip"),
+    ("preauth", "300.00", "--card", "unionpay-debit-chip"),        # STAN 12
+    ("complete", "320.00", "--preauth", "12", "--card", "unionpay-debit-chip"),
+    ("queue",),
     ("txns",),
 ]
 
@@ -61,7 +66,8 @@ def run_day(keep: Path | None) -> int:
         print(f"posterm-host listening on {address} (data {host_dir})", flush=True)
         try:
             codes = [_posterm(term_dir, "init", "--host", address, "--host-data",
-                              str(host_dir), "--force")]
+                              str(host_dir), "--supervisor-password", "demo-supervisor",
+                              "--force")]
             values = config_mod.load(term_dir).values
             values["host"]["response_timeout"] = 3   # the host-silent card, without a long wait
             config_mod.write(term_dir, values)
@@ -69,7 +75,7 @@ def run_day(keep: Path | None) -> int:
         finally:
             host.terminate()
             host.wait(timeout=10)
-        expected = [0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0]
+        expected = [0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0, 0, 0, 0, 0, 0]
         receipts = sorted((term_dir / "receipts").glob("*.txt"))
         print(f"\nday over: {len(receipts)} receipt previews in {term_dir / 'receipts'}"
               + ("" if keep else " (temporary; use --keep DIR to keep them)"))

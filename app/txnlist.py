@@ -19,7 +19,9 @@ def rows(records: Iterable[TransactionRecord]) -> list[dict]:
              "card_org": r.card_org, "entry_mode": r.entry_mode,
              "response_code": r.response_code, "rrn": r.rrn, "auth_code": r.auth_code,
              "reversal": (r.reversal_state or "").lower() or None,
-             "receipt": r.receipt_state,
+             "receipt": r.receipt_state, "voided_by": r.voided_by,
+             "original_id": r.original_id,
+             "advice": (r.advice_state or "").lower() or None,
              "time_utc": r.created_utc, "time_local": r.created_local}
             for r in records]
 
@@ -35,6 +37,8 @@ def render_table(items: list[dict], language: str) -> None:
         table.add_column(head[0] if zh else head[1])
     for i in items:
         state = STATE_ZH.get(i["state"].upper(), i["state"]) if zh else i["state"]
+        if i["voided_by"]:
+            state = "已撤销" if zh else "voided"
         table.add_row(i["time_local"][:19].replace("T", " "), i["type"], state,
                       f"¥{i['amount_yuan']}", i["pan_masked"], i["stan"], i["rrn"] or "",
                       i["auth_code"] or "", i["response_code"] or "")
