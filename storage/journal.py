@@ -392,10 +392,14 @@ class Journal:
             if current != "PENDING":
                 raise InvalidTransition(f"transaction {txn_id} is {current}, not PENDING; cannot complete it")
             merged = self._merged_extra(conn, txn_id, extra)
+            # An approval owes the customer a slip: unprinted until the printer says otherwise,
+            # so a crash between this commit and the printer leaves it offered for reprint.
             conn.execute(
                 "UPDATE transactions SET state = ?, response_code = ?, rrn = ?, auth_code = ?,"
-                " settlement_date = ?, extra = ?, updated_utc = ?, updated_local = ? WHERE id = ?",
-                (state, response_code, rrn, auth_code, settlement_date, merged, when[0], when[1], txn_id),
+                " settlement_date = ?, extra = ?, updated_utc = ?, updated_local = ?,"
+                " receipt_state = ? WHERE id = ?",
+                (state, response_code, rrn, auth_code, settlement_date, merged, when[0], when[1],
+                 "unprinted" if approved else None, txn_id),
             )
             cancelled = self._cancel_reversal(conn, txn_id, when)
             voided = None
@@ -566,8 +570,8 @@ class Journal:
         when = self._now()
         with self._write() as conn:
             txn_id = self._insert(conn, replace(txn, reversible=False), "APPROVED", when)
-            conn.execute("UPDATE transactions SET response_code = 'Y1', auth_code = ?"
-                         " WHERE id = ?", (auth_code, txn_id))
+            conn.execute("UPDATE transactions SET response_code = 'Y1', auth_code = ?,"
+                         " receipt_state = 'unprinted' WHERE id = ?", (auth_code, txn_id))
             conn.execute("INSERT INTO advices (txn_id, state, attempts, created_utc,"
                          " created_local, updated_utc, updated_local)"
                          " VALUES (?, 'QUEUED', 0, ?, ?, ?, ?)",

@@ -22,6 +22,7 @@ from hal.errors import DeviceError, DeviceUnavailable
 from hal.testcards import TestCard
 from storage.journal import REVERSAL_CARD_DECLINED, TransactionRecord
 from sync.errors import HostTimeout, HostUnreachable, SyncError
+from sync.faults import fault_point
 from sync.online import CardForHost, OnlineResult
 from sync.responses import rule
 from sync.txntypes import TxnType
@@ -126,6 +127,7 @@ def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None) ->
             pin_block is not None), card_org=card.card_org, track2=card.track2,
             track3=card.track3, f60_extension=FALLBACK_F60 if card.fallback else None),
         amount, pin_block=pin_block, extra=extra)
+    fault_point("after_commit")
     errors = print_slips(term, result.record) if result.approved else []
     return SaleOutcome(result, card, errors)
 
@@ -169,6 +171,7 @@ def _emv_sale(term: Terminal, card_session: CardSession, amount: int) -> SaleOut
         record = result.record
     else:
         record = _complete_on_card(term, kernel, result)
+    fault_point("after_commit")
     errors = print_slips(term, record) if result.approved else []
     return SaleOutcome(result, card, errors)
 

@@ -96,3 +96,25 @@ def test_balance_preauth_completion_and_the_queue(till):
     assert queue.returncode == 0 and queue.json() == {"queue": []}
     flush = till.run("queue", "flush", "--json")
     assert flush.returncode == 0 and flush.json()["left"] == []
+
+
+def test_an_offline_sale_waits_in_the_queue_until_flushed_and_the_caps_hold(till):
+    # Below the floor limit, with terminal action codes that accept ODA not performed, the
+    # offline-capable card approves offline (TC); the caps then send the next one online.
+    set_config(till.data, "emv", "floor_limit", 10_000)
+    set_config(till.data, "emv", "tac_online", "0000000000")
+    set_config(till.data, "emv", "tac_default", "0000000000")
+    set_config(till.data, "limits", "offline_count", 1)
+    first = _sale(till, "5.00", "over-floor-limit")
+    assert (first["response_code"], first["cryptogram_type"]) == ("Y1", "TC")
+    waiting = till.run("queue", "--json").json()["queue"]
+    assert [(q["kind"], q["stan"], q["amount"]) for q in waiting] == [
+        ("advice", first["stan"], 500)]
+    assert not [r for r in till.host.ledger_rows() if r["txn_type"] == "offline_sale"]
+    second = _sale(till, "6.00", "over-floor-limit")     # the cap is reached: online
+    assert second["cryptogram_type"] == "ARQC" and second["response_code"] == "00"
+    rows = [r for r in till.host.ledger_rows() if r["txn_type"] == "offline_sale"]
+    assert [(r["stan"], r["amount"], r["auth_code"]) for r in rows] == [
+        (int(first["stan"]), 500, first["auth_code"])]
+    flush = till.run("queue", "flush", "--json")
+    assert flush.returncode == 0 and flush.json()["left"] == []

@@ -53,3 +53,16 @@ def test_a_sale_killed_at_each_fault_point_ends_the_same_on_both_sides(terminal,
         assert host_row == []                         # nothing ever reached the host
     else:
         assert [r["state"] for r in host_row] == ["reversed"]
+
+
+def test_a_sale_killed_after_its_commit_keeps_its_approval_and_owes_its_slip(terminal):
+    assert terminal.run("signon").returncode == 0
+    killed = _killed_sale(terminal.data, "after_commit", "12.34")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    row = terminal.run("txns", "--json").json()["transactions"][0]
+    assert (row["state"], row["reversal"], row["receipt"]) == ("approved", "cancelled",
+                                                               "unprinted")
+    journal, host = _net_effects(terminal)
+    assert journal == host == {(row["stan"], 1234)}
+    printed = terminal.run("reprint", "--pending", "--json")
+    assert printed.returncode == 0 and printed.json()["reprinted"][0]["printed"] is True

@@ -20,7 +20,7 @@ def test_an_unprinted_slip_is_listed_until_it_is_printed(tmp_path):
         j.complete(first, approved=True, response_code="00", rrn="000000000001", auth_code="1")
         second = j.begin(NewTransaction(**{**SALE.__dict__, "stan": 2}))
         j.complete(second, approved=True, response_code="00", rrn="000000000002", auth_code="2")
-        assert j.get(first).receipt_state is None
+        assert j.get(first).receipt_state == "unprinted"     # owed from the approval on
         j.set_receipt_state(first, False, error="paper out")
         j.set_receipt_state(second, True)
         assert [r.id for r in j.unprinted_receipts()] == [first]
