@@ -10,8 +10,7 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import REPO, posterm
+from conftest import REPO
 
 POINTS = ["before_send", "after_send", "after_reply"]
 

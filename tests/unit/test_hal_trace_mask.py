@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyemv.tlv
 
 from drivers.cardsim import CardApplet, tlv
-from hal.trace import mask_pan, mask_sensitive
 from hal.testcards import test_card
+from hal.trace import mask_pan, mask_sensitive
 
 PAN = "6226090000000048"
 
