@@ -12,13 +12,13 @@ Prints: transactions, faults injected (by kind), reversals sent, differences (ta
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from app import config as config_mod
