@@ -4,16 +4,42 @@ the family asks for one. No cryptogram: these families go online with the card's
 
 from __future__ import annotations
 
+from app.amount import format_yuan
 from app.cardread import open_card
 from app.emv.carddata import CardData
 from app.emv.params import params_from_config
-from app.errors import InputError
+from app.errors import InputError, Refused
 from app.flows.pin import capture_pin
-from app.flows.sale import needs_pin
 from app.terminal import Terminal
 from hal.errors import DeviceUnavailable
 from hal.testcards import TestCard
 from sync.online import CardForHost
+
+
+def needs_pin(card: CardData, pin_given: bool) -> bool:
+    """For a swipe (and the families that read the card without a cryptogram): online PIN
+    for UnionPay cards (the domestic rule) and whenever a PIN is offered. Chip and tap
+    sales follow the card's CVM list instead (app/emv/kernel.py)."""
+    return pin_given or card.card_org == "CUP"
+
+
+def check_single_limit(term: Terminal, amount: int) -> None:
+    """Refuse an amount over the configured single-transaction limit, before any card."""
+    limit = term.config["terminal"]["single_txn_limit"]
+    if amount > limit:
+        raise Refused(f"amount ¥{format_yuan(amount)} is over the single-transaction limit "
+                      f"¥{format_yuan(limit)}")
+
+
+def present_test_card(term: Terminal, card_profile: TestCard | None, pin: str | None) -> None:
+    """Hand a test card (and the PIN its holder will type) to the mock or virtual devices."""
+    if card_profile is None:
+        return
+    try:
+        term.devices.present(card_profile, pin=pin)
+    except DeviceUnavailable:
+        raise InputError("--card presents a test card to mock or virtual devices; with real "
+                         "devices leave it out and present the card") from None
 
 
 def read_for_host(term: Terminal, *, amount: int | None, card_profile: TestCard | None,
@@ -22,12 +48,7 @@ def read_for_host(term: Terminal, *, amount: int | None, card_profile: TestCard 
     """Read the presented card and capture its PIN when ``want_pin`` (None: as for a
     swipe sale, for UnionPay cards and whenever a PIN is offered)."""
     devices = term.devices
-    if card_profile is not None:
-        try:
-            devices.present(card_profile, pin=pin)
-        except DeviceUnavailable:
-            raise InputError("--card presents a test card to mock or virtual devices; with "
-                             "real devices leave it out and present the card") from None
+    present_test_card(term, card_profile, pin)
     params = params_from_config(term.config["emv"], term.config["terminal"])
     with open_card(devices, interface=card_profile.interface if card_profile else None,
                    amount=amount or 0, timeout=timeout, params=params) as session:

@@ -4,7 +4,7 @@ final amount (up to 115% of the hold) against the hold's authorisation code."""
 from __future__ import annotations
 
 from app.errors import Refused
-from app.flows.card_present import read_for_host
+from app.flows.card_present import check_single_limit, read_for_host
 from app.flows.sale import SaleOutcome
 from app.flows.slips import print_slips
 from app.terminal import Terminal
@@ -15,6 +15,7 @@ from sync.txntypes import TxnType
 
 def run_preauth(term: Terminal, amount: int, *, card_profile: TestCard | None = None,
                 pin: str | None = None, timeout: float = 30.0) -> SaleOutcome:
+    check_single_limit(term, amount)
     card, host_card, pin_block = read_for_host(term, amount=amount, card_profile=card_profile,
                                                pin=pin, want_pin=None, timeout=timeout)
     result = term.session.authorize(TxnType.PREAUTH, host_card, amount, pin_block=pin_block)

@@ -14,11 +14,12 @@ from app.emv.kernel import EmvKernel
 from app.emv.params import params_from_config
 from app.emv.responses import TC
 from app.emv.selection import Chooser
-from app.errors import InputError, Refused
+from app.errors import Refused
+from app.flows.card_present import check_single_limit, needs_pin, present_test_card
 from app.flows.pin import capture_pin
 from app.flows.slips import print_slips
 from app.terminal import Terminal
-from hal.errors import DeviceError, DeviceUnavailable
+from hal.errors import DeviceError
 from hal.testcards import TestCard
 from storage.journal import REVERSAL_CARD_DECLINED, TransactionRecord
 from sync.errors import HostTimeout, HostUnreachable, SyncError
@@ -57,12 +58,6 @@ class SaleOutcome:
         }
 
 
-def needs_pin(card: CardData, pin_given: bool) -> bool:
-    """For a swipe: online PIN for UnionPay cards (the domestic rule) and whenever a PIN is
-    offered. Chip and tap cards follow their CVM list instead (app/emv/kernel.py)."""
-    return pin_given or card.card_org == "CUP"
-
-
 def _offline_room(term: Terminal, amount: int) -> bool:
     """Whether one more offline sale fits the caps on what waits for the host."""
     limits = term.config["limits"]
@@ -89,17 +84,9 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
     ``chooser`` lets the cashier UI ask the cardholder which application to use when the
     card has several; without it the highest priority one is taken.
     """
-    limit = term.config["terminal"]["single_txn_limit"]
-    if amount > limit:
-        raise Refused(f"amount ¥{format_yuan(amount)} is over the single-transaction limit "
-                      f"¥{format_yuan(limit)}")
+    check_single_limit(term, amount)
     devices = term.devices
-    if card_profile is not None:
-        try:
-            devices.present(card_profile, pin=pin)
-        except DeviceUnavailable:
-            raise InputError("--card presents a test card to mock or virtual devices; with "
-                             "real devices leave it out and present the card") from None
+    present_test_card(term, card_profile, pin)
     params = params_from_config(term.config["emv"], term.config["terminal"])
     if not _offline_room(term, amount):
         params = dataclasses.replace(params, floor_limit=0)    # the caps are reached: online
