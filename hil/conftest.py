@@ -49,3 +49,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def bench(request: pytest.FixtureRequest) -> Bench:
     return load_bench(request.config.getoption("--bench"))
+
+
+@pytest.fixture
+def host(tmp_path):
+    """posterm-host on a free loopback port: (address, data dir); stopped afterwards."""
+    from app.demo import start_host
+    data = tmp_path / "host"
+    data.mkdir()
+    proc, address = start_host(data, quiet=True)
+    try:
+        yield address, data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -9,46 +9,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from app import config as config_mod
-from app.demo import start_host
 from hal.testcards import test_card
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    data = tmp_path / "host"
-    data.mkdir()
-    proc, address = start_host(data, quiet=True)
-    try:
-        yield address, data
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _posterm(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-m", "app", "--data", str(data), *args],
-                          capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
-                          check=False)
-
-
-def _terminal(tmp_path: Path, host: tuple[str, Path], devices: dict[str, str]) -> Path:
-    data = tmp_path / "terminal"
-    address, host_data = host
-    init = _posterm(data, "init", "--host", address, "--host-data", str(host_data))
-    assert init.returncode == 0, init.stderr
-    values = config_mod.load(data).values
-    values["devices"].update(devices)
-    config_mod.write(data, values)
-    return data
+from hil.terminal_cli import REPO, posterm, terminal_on
 
 
 def test_a_chip_sale_through_pcscd_the_abecs_pad_and_the_tcp_printer(
@@ -57,9 +20,9 @@ def test_a_chip_sale_through_pcscd_the_abecs_pad_and_the_tcp_printer(
     reader = virtual_cards.start(card.name)
     # No master key in the pad yet: the terminal injects its TMK, as at provisioning.
     pad = virtual_pinpad(pin="123456", master_keys={})
-    data = _terminal(tmp_path, host, {"card_reader": reader.url, "contactless": "mock:",
-                                      "pinpad": pad.url, "printer": virtual_printer.url})
-    sale = _posterm(data, "sale", "12.50", "--timeout", "20", "--json")
+    data = terminal_on(tmp_path, host, {"card_reader": reader.url, "contactless": "mock:",
+                                        "pinpad": pad.url, "printer": virtual_printer.url})
+    sale = posterm(data, "sale", "12.50", "--timeout", "20", "--json")
     assert sale.returncode == 0, sale.stdout + sale.stderr
     result = json.loads(sale.stdout)
     assert result["result"] == "approved" and result["pin_entered"] is True
@@ -75,9 +38,9 @@ def test_a_tap_sale_through_nfcpys_udp_reader(
     card = test_card("mc-tap")
     url = virtual_nfc_card.start(card.name)
     pad = virtual_pinpad(pin="123456", master_keys={})
-    data = _terminal(tmp_path, host, {"card_reader": "mock:", "contactless": url,
-                                      "pinpad": pad.url, "printer": virtual_printer.url})
-    sale = _posterm(data, "sale", "23.40", "--timeout", "20", "--json")
+    data = terminal_on(tmp_path, host, {"card_reader": "mock:", "contactless": url,
+                                        "pinpad": pad.url, "printer": virtual_printer.url})
+    sale = posterm(data, "sale", "23.40", "--timeout", "20", "--json")
     assert sale.returncode == 0, sale.stdout + sale.stderr
     result = json.loads(sale.stdout)
     assert result["result"] == "approved" and result["entry_mode"].startswith("07")
@@ -90,8 +53,8 @@ def test_a_pin_pad_pulled_during_the_sale_ends_it_cleanly(
         tmp_path, host, virtual_cards, virtual_pinpad, virtual_printer):
     reader = virtual_cards.start("unionpay-debit-chip")
     pad = virtual_pinpad(pin=None, master_keys={})
-    data = _terminal(tmp_path, host, {"card_reader": reader.url, "contactless": "mock:",
-                                      "pinpad": pad.url, "printer": virtual_printer.url})
+    data = terminal_on(tmp_path, host, {"card_reader": reader.url, "contactless": "mock:",
+                                        "pinpad": pad.url, "printer": virtual_printer.url})
     pad.send("never")                                   # the customer never types
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     sale = subprocess.Popen([sys.executable, "-m", "app", "--data", str(data), "sale", "9.99",
@@ -106,6 +69,6 @@ def test_a_pin_pad_pulled_during_the_sale_ends_it_cleanly(
     assert sale.returncode == 3, out + err
     assert len([line for line in err.splitlines() if line.strip()]) == 1
     assert "Traceback" not in err
-    rows = json.loads(_posterm(data, "txns", "--json").stdout)["transactions"]
+    rows = json.loads(posterm(data, "txns", "--json").stdout)["transactions"]
     assert all(r["state"] != "pending" or r["reversal"] == "armed" for r in rows)
     assert not [r for r in rows if r["state"] == "approved"]
