@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Self
 
 from app.emv.carddata import ENTRY_PREFIX, ORG_BY_RID, CardData, from_swipe
@@ -20,9 +21,11 @@ from app.emv.errors import CardError, ChipFailure, TlvError
 from app.emv.kernel import EmvKernel
 from app.emv.params import TerminalParams
 from app.emv.selection import Chooser
+from app.errors import InputError
 from hal.errors import DeviceError, DeviceUnavailable, MultipleCards, Timeout
-from hal.interfaces import CardReader, ContactlessReader
-from hal.registry import Devices
+from hal.interfaces import CardReader, ContactlessReader, TestCardSlot
+from hal.registry import DeviceContext, Devices, open_device
+from hal.testcards import TestCard
 
 __all__ = ["ENTRY_PREFIX", "ORG_BY_RID", "CardData", "CardError", "CardSession", "open_card",
            "read_card"]
@@ -84,6 +87,21 @@ def _open_apdu_card(wait: Callable[[float], bytes], transceive: Callable[[bytes]
         except DeviceError:
             pass
         raise
+
+
+def open_reader(reader_url: str, *, data_dir: Path, contactless: bool = False,
+                test_card: TestCard | None = None) -> CardReader | ContactlessReader:
+    """Open one reader by its URL for a tool (``card read``, ``card record``), with a test
+    card presented when it is a mock one; the caller closes it."""
+    role = "contactless" if contactless or reader_url.startswith("nfc:") else "card_reader"
+    device = open_device(role, reader_url, context=DeviceContext(data_dir=data_dir))
+    if test_card is not None:
+        if not isinstance(device, TestCardSlot):
+            device.close()
+            raise InputError("--card presents a test card to mock readers only")
+        device.present(test_card)
+    assert isinstance(device, CardReader | ContactlessReader)
+    return device
 
 
 def open_card(devices: Devices, *, interface: str | None, amount: int, timeout: float = 30.0,

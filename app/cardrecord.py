@@ -11,11 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.cardread import CardError, _read_emv
-from app.errors import InputError
+from app.cardread import CardError, _read_emv, open_reader
 from hal.errors import CardRemoved, DeviceError
-from hal.interfaces import CardReader, ContactlessReader, TestCardSlot
-from hal.registry import DeviceContext, open_device
+from hal.interfaces import CardReader, ContactlessReader
 from hal.testcards import TestCard
 from hal.trace import TraceRecorder, mask_sensitive, save_trace
 from storage.pan import mask_pan
@@ -65,14 +63,9 @@ def record(reader_url: str, out: Path, *, data_dir: Path, keep_sensitive: bool =
            timeout: float = 30.0) -> dict[str, Any]:
     """Open ``reader_url`` and :func:`record_session` on it; ``test_card`` is presented first
     when the reader is a mock one."""
-    role = "contactless" if contactless or reader_url.startswith("nfc:") else "card_reader"
-    device = open_device(role, reader_url, context=DeviceContext(data_dir=data_dir))
+    device = open_reader(reader_url, data_dir=data_dir, contactless=contactless,
+                         test_card=test_card)
     try:
-        if test_card is not None:
-            if not isinstance(device, TestCardSlot):
-                raise InputError("--card presents a test card to mock readers only")
-            device.present(test_card)
-        assert isinstance(device, CardReader | ContactlessReader)
         return record_session(device, out, amount_fen=amount, keep_sensitive=keep_sensitive,
                               timeout=timeout)
     finally:

@@ -12,15 +12,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from app.cardread import open_reader
 from app.emv import tags
 from app.emv.carddata import expiry_passed
 from app.emv.kernel import EmvKernel
 from app.emv.params import TerminalParams
 from app.emv.selection import Chooser
-from app.errors import InputError
 from hal.errors import DeviceError
-from hal.interfaces import CardReader, ContactlessReader, TestCardSlot
-from hal.registry import DeviceContext, open_device
+from hal.interfaces import CardReader, ContactlessReader
 from hal.testcards import TestCard
 from storage.pan import mask_pan
 
@@ -102,13 +101,9 @@ def read_on_reader(reader_url: str, *, data_dir: Path, contactless: bool = False
                    test_card: TestCard | None = None, chooser: Chooser | None = None,
                    timeout: float = 30.0, params: TerminalParams | None = None) -> dict[str, Any]:
     """Open ``reader_url``, wait for a card, select and read its application, let it go."""
-    role = "contactless" if contactless or reader_url.startswith("nfc:") else "card_reader"
-    device = open_device(role, reader_url, context=DeviceContext(data_dir=data_dir))
+    device = open_reader(reader_url, data_dir=data_dir, contactless=contactless,
+                         test_card=test_card)
     try:
-        if test_card is not None:
-            if not isinstance(device, TestCardSlot):
-                raise InputError("--card presents a test card to mock readers only")
-            device.present(test_card)
         if isinstance(device, ContactlessReader):
             device.poll(timeout)
             release = device.release
@@ -118,7 +113,8 @@ def read_on_reader(reader_url: str, *, data_dir: Path, contactless: bool = False
             release = device.power_off
         try:
             kernel = EmvKernel(device.transceive, params or TerminalParams(),
-                               contactless=role == "contactless", amount=0, chooser=chooser)
+                               contactless=isinstance(device, ContactlessReader), amount=0,
+                               chooser=chooser)
             kernel.read()
             return describe(kernel)
         finally:
