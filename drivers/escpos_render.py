@@ -27,7 +27,14 @@ _FS_CHINESE_OFF = b"\x1c\x2e"  # FS .: cancel Chinese character mode
 
 
 def _write(printer: Escpos, text: str, encoding: str) -> None:
-    if text.isascii() or encoding.lower() not in GB_ENCODINGS:
+    if text.isascii():
+        # Printable ASCII is the same in every ESC/POS code page once ESC @ has reset the
+        # international character set (render sends it first), so it goes out as it is:
+        # python-escpos's magic encoder would test each character against each code page,
+        # most of the time a slip takes to render.
+        printer._raw(text.encode("ascii"))
+        return
+    if encoding.lower() not in GB_ENCODINGS:
         # ASCII, or a code-page printer: python-escpos's magic encoder picks a code page
         # and prints '?' for what none of the profile's code pages holds.
         printer.text(text)
@@ -54,7 +61,7 @@ def render(doc: Document, printer: Escpos, *, width: int, encoding: str) -> None
         for line in doc.lines:
             if line.rule:
                 printer.set(align="left", bold=False, normal_textsize=True)
-                printer.text("-" * width + "\n")
+                _write(printer, "-" * width + "\n", encoding)
                 continue
             printer.set(
                 align=line.align,

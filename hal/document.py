@@ -43,6 +43,9 @@ def wrap(text: str, width: int) -> list[str]:
         raise ValueError(f"width must be at least 2 columns, not {width}")
     pieces: list[str] = []
     for segment in text.split("\n"):
+        if segment.isascii():      # one column a character: plain slicing
+            pieces += [segment[i:i + width] for i in range(0, len(segment), width)] or [""]
+            continue
         current, used = "", 0
         for ch in segment:
             w = char_width(ch)

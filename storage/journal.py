@@ -288,6 +288,12 @@ class Journal:
             ).fetchone()
         return int(value)
 
+    def last_stan(self) -> int:
+        """The STAN taken last (0 before the first), read only."""
+        with self._read() as conn:
+            (value,) = conn.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()
+        return int(value)
+
     def current_batch(self) -> int:
         """The open batch number (starts at 1)."""
         with self._read() as conn:
