@@ -92,6 +92,14 @@ def test_balance_preauth_completion_and_the_queue(till):
     undo = till.run("void", str(int(comp.json()["stan"])), "--supervisor-password", PW,
                     "--json")
     assert undo.returncode == 0, str(undo)
+    hold = till.run("preauth", "80.00", "--card", "unionpay-debit-chip", "--json")
+    assert hold.returncode == 0, str(hold)
+    cancel = till.run("void", str(int(hold.json()["stan"])), "--supervisor-password", PW,
+                      "--json")                       # a pre-authorisation void
+    assert cancel.returncode == 0, str(cancel)
+    host = {r["stan"]: r for r in till.host.ledger_rows()}
+    assert host[int(hold.json()["stan"])]["state"] == "voided"
+    assert host[int(cancel.json()["stan"])]["txn_type"] == "preauth_void"
     queue = till.run("queue", "--json")
     assert queue.returncode == 0 and queue.json() == {"queue": []}
     flush = till.run("queue", "flush", "--json")
