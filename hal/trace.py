@@ -181,10 +181,6 @@ def mask_pan(pan: str) -> str:
     return pan[:6] + "9" * (len(pan) - 10) + pan[-4:]
 
 
-def _display_mask(pan: str) -> str:
-    return pan[:6] + "*" * max(0, len(pan) - 10) + pan[-4:] if len(pan) > 10 else "*" * len(pan)
-
-
 def _tlv_items(data: bytes, start: int, end: int) -> Iterator[tuple[str, bool, int, int]]:
     """(tag hex, constructed?, value start, value end) of each TLV in ``data[start:end]``;
     ValueError if the bytes are not BER-TLV."""

@@ -433,13 +433,6 @@ class EmvKernel:
         log.info("terminal action analysis: TVR %s -> %s", self.tvr.hex(), self.action)
         return self.action
 
-    def default_action(self) -> str:
-        """Book 3 10.7 for a terminal that could not go online: IAC/TAC default decide."""
-        iac_default = self.card.get("9F0D", b"\xff" * 5)
-        if self.tvr.any_of(iac_default) or self.tvr.any_of(self.params.tac_default):
-            return AAC
-        return TC
-
     # -- Book 3 10.8: the first cryptogram ---------------------------------------------------
     def _cryptogram_inputs(self) -> dict[str, bytes]:
         values = self.values()

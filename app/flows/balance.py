@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.flows.card_present import read_for_host
 from app.terminal import Terminal
 from hal.testcards import TestCard
+from storage.pan import mask_pan
 from sync.online import BalanceResult
 
 
@@ -16,4 +17,4 @@ def run_balance(term: Terminal, *, card_profile: TestCard | None = None, pin: st
                                                pin=pin, want_pin=True, timeout=timeout)
     assert pin_block is not None
     result = term.session.inquire_balance(host_card, pin_block)
-    return result, card.pan[:6] + "*" * (len(card.pan) - 10) + card.pan[-4:]
+    return result, mask_pan(card.pan)
