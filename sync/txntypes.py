@@ -44,6 +44,13 @@ class TxnType(Enum):
     OFFLINE_SALE = TxnSpec("Offline sale", "离线消费", "0220", "000000", "30", "000", False,
                            "debit")
     SETTLEMENT = TxnSpec("Settlement", "结算", "0500", None, "00", "201", False, None, None)
+    BATCH_UPLOAD = TxnSpec("Batch upload", "批上送", "0320", None, "00", "201", False, None,
+                           None)
+    TC_UPLOAD = TxnSpec("TC upload", "IC卡TC上送", "0320", None, "00", "203", False, None, None)
+    UPLOAD_END = TxnSpec("Batch upload end", "批上送结束", "0320", None, "00", "202", False,
+                         None, None)
+    TC_UPLOAD_END = TxnSpec("TC upload end", "TC上送结束", "0320", None, "00", "207", False,
+                            None, None)
 
     @property
     def spec(self) -> TxnSpec:
