@@ -27,6 +27,7 @@ from storage.errors import CorruptDatabase, InvalidTransition, StorageError
 from storage.migrations import migrate
 from storage.pan import CardDataProtector, mask_pan
 from storage.passwords import check_password, hash_password
+from storage.settlements import SettlementBook
 from storage.timestamps import Clock, stamp, utc_now
 
 logger = logging.getLogger(__name__)
@@ -184,6 +185,14 @@ class Journal:
         self._meta = self.db.table("meta")
         self._keys = self.db.table("keys")
         self.root_key_matches = True
+
+    @property
+    def settlements(self) -> SettlementBook:
+        """The settlement rows (their steps, so an interrupted settlement resumes)."""
+        book = self.__dict__.get("_settlements")
+        if book is None:
+            book = self.__dict__["_settlements"] = SettlementBook(self)
+        return book
 
     # ---------------------------------------------------------------- opening
 

@@ -159,6 +159,46 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX advices_queued ON advices (state) WHERE state = 'QUEUED'",
         ),
     ),
+    Migration(
+        4,
+        "settlements: one row per attempt with its step, so a power cut resumes it",
+        (
+            """CREATE TABLE settlements (
+                id INTEGER PRIMARY KEY,
+                batch INTEGER NOT NULL CHECK (batch BETWEEN 1 AND 999999),
+                step TEXT NOT NULL CHECK (step IN ('started', 'flushed', 'totals',
+                    'uploading', 'upload_end', 'tc_upload', 'tc_end', 'host_done', 'closed',
+                    'failed')),
+                stan INTEGER,
+                totals TEXT,
+                host_totals TEXT,
+                result TEXT CHECK (result IN ('balanced', 'unbalanced', 'error')),
+                result_after_upload TEXT
+                    CHECK (result_after_upload IN ('balanced', 'unbalanced', 'error')),
+                settlement_date TEXT,
+                upload_total INTEGER NOT NULL DEFAULT 0,
+                upload_cursor INTEGER NOT NULL DEFAULT 0,
+                uploaded INTEGER NOT NULL DEFAULT 0,
+                tc_total INTEGER NOT NULL DEFAULT 0,
+                tc_cursor INTEGER NOT NULL DEFAULT 0,
+                problems TEXT NOT NULL DEFAULT '[]',
+                error TEXT,
+                report TEXT,
+                report_printed INTEGER NOT NULL DEFAULT 0,
+                operator TEXT NOT NULL,
+                started_utc TEXT NOT NULL,
+                started_local TEXT NOT NULL,
+                updated_utc TEXT NOT NULL,
+                updated_local TEXT NOT NULL,
+                finished_utc TEXT,
+                finished_local TEXT
+            )""",
+            # One settlement under way (or done) per batch; failed attempts are kept.
+            """CREATE UNIQUE INDEX settlements_one_per_batch ON settlements (batch)
+                WHERE step != 'failed'""",
+            "CREATE INDEX transactions_batch_state ON transactions (batch, state)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
