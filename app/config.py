@@ -102,6 +102,17 @@ def _default_aids() -> list[dict[str, Any]]:
 
 
 _FEN = "an amount in fen from 0 to 99999999999"
+_RATE = "a rate like \"0.60%\" (0% to 99.9999%)"
+
+
+def _rate(v: Any) -> bool:
+    from sync.fees import parse_rate
+    try:
+        parse_rate(v)
+    except ValueError:
+        return False
+    return True
+
 _ACTION_CODE = "10 hex digits (5 bytes, EMV Book 3 Annex C5 bit layout)"
 
 DEVICE_ROLES = ("card_reader", "contactless", "pinpad", "printer")
@@ -182,6 +193,22 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                   "how much offline sales waiting for the host may add up "
                                   "to, in fen"),
     },
+    "settlement": {
+        "mode": Setting("T1", lambda v: v in ("T1", "D0"),
+                        "T1 (paid the next business day) or D0 (real time, 实时到账)"),
+        "card_rate": Setting("0.60%", _rate, _RATE),
+        "qr_rate": Setting("0.38%", _rate, _RATE),
+        "d0_rate": Setting("0%", _rate, _RATE + ", added to the rate in D0 mode"),
+        "d0_fixed": Setting(0, _int_range(0, 100_000),
+                            "fen per transaction added in D0 mode, 0 to 100000"),
+        "tc_upload": Setting(False, lambda v: isinstance(v, bool),
+                             "true or false (upload chip TCs after a balanced settlement)"),
+        "upload_tries": Setting(3, _int_range(1, 10), "sends of one upload message, 1 to 10"),
+        "auto_time": Setting("", _text(r"|(?:[01]\d|2[0-3]):[0-5]\d"),
+                             "HH:MM (24-hour local time) or \"\" for no auto-settlement"),
+        "warn_open_hours": Setting(24, _int_range(0, 720),
+                                   "hours a batch may stay open before a warning, 0 = never"),
+    },
 }
 
 
@@ -212,6 +239,14 @@ class Config:
     @property
     def log_path(self) -> Path:
         return self.data_dir / LOG_NAME
+
+    @property
+    def fees(self):
+        """The merchant's fee schedule (rates and settlement mode)."""
+        from sync.fees import FeeSchedule
+        s = self["settlement"]
+        return FeeSchedule.from_texts(s["mode"], s["card_rate"], s["qr_rate"], s["d0_rate"],
+                                      s["d0_fixed"])
 
     @property
     def host_address(self) -> tuple[str, int]:

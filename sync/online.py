@@ -221,6 +221,53 @@ class HostSession:
                                                      self._mak()), request)
         return self._verified(raw)
 
+    def request(self, txn: TxnType, fields: dict[str, object] | None = None, *,
+                stan: int | None = None, batch: int | None = None,
+                network_code: str | None = None) -> dict[str, str]:
+        """One administrative request of the table (settlement, upload, sign-off): built,
+        MACed, sent, and its reply trusted only after its MAC verifies (a failed MAC asks
+        for a new sign-on). Nothing is journaled here: the caller saves its own step."""
+        request = message.build(txn, self.config.ids,
+                                stan=stan if stan is not None else self.journal.next_stan(),
+                                batch=batch if batch is not None else self.journal.current_batch(),
+                                fields=fields)
+        if network_code is not None:
+            request["60"] = request["60"][:8] + network_code
+        raw = self._exchange(message.encode_with_mac(request, self.config.mac_algorithm,
+                                                     self._mak()), request,
+                             on_sent=lambda: fault_point(f"{txn.key}_sent"))
+        try:
+            return self._verified(raw)
+        except MacError:
+            self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+            raise MacError(f"the host's reply to the {txn.spec.label_en.lower()} failed its "
+                           "MAC check; sign on again") from None
+
+    def refuse_while_settling(self) -> None:
+        """No money moves while the open batch is being settled (its totals are frozen)."""
+        active = self.journal.settlements.active()
+        if active is not None:
+            raise SyncError(f"batch {active.batch:06d} is being settled: finish the "
+                            "settlement first (posterm settle)")
+
+    def sign_off(self) -> dict[str, str]:
+        """0820/002 sign-off (签退): refused while the batch holds unsettled transactions."""
+        self.flush_reversals()
+        self.refuse_while_settling()
+        batch = self.journal.current_batch()
+        unsettled = self.journal.settlements.counted(batch)
+        if unsettled:
+            raise SyncError(f"sign-off refused: batch {batch:06d} has {len(unsettled)} "
+                            "unsettled transaction(s): settle first (posterm settle)")
+        reply = self.request(TxnType.SIGN_OFF, {"63": f"{self.config.operator:<3}"[:3]})
+        code = reply.get("39", "")
+        if code != "00":
+            raise SyncError(f"sign-off refused by the host: {code} {rule(code).en}")
+        self.journal.set_meta(META_SIGNON_REQUIRED, "1")
+        self.journal.audit("terminal.sign_off", actor=self.config.operator,
+                           detail={"batch": batch})
+        return reply
+
     # -- reversals ------------------------------------------------------------------------
     def flush_reversals(self) -> int:
         """Send every armed reversal, oldest first; returns how many the host took.
@@ -313,6 +360,7 @@ class HostSession:
         again as a repeat until the host answers (store and forward).
         """
         self.flush_reversals()
+        self.refuse_while_settling()
         self.ensure_signed_on()
         self.flush_advices()
         stan = self.journal.next_stan()
@@ -378,6 +426,7 @@ class HostSession:
         """An offline sale (below the floor limit, the card agreeing): approved here with a
         terminal auth code, journaled with its advice queued in one commit; the host hears
         of it before the next online message (or ``posterm queue flush``)."""
+        self.refuse_while_settling()
         stan = self.journal.next_stan()
         auth_code = f"Y1{stan % 10000:04d}"
         txn_id = self.journal.record_offline(NewTransaction(
