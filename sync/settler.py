@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from storage.settlements import CountedRow, SettlementRow
 from sync.errors import HostTimeout, MessageError, SyncError
@@ -105,7 +106,7 @@ class Settler:
         except MessageError as exc:
             return self.book.advance(row.id, "failed", result="error", error=str(exc))
         result = host.outcome()
-        values = {"host_totals": reply["48"], "result": result,
+        values: dict[str, Any] = {"host_totals": reply["48"], "result": result,
                   "settlement_date": reply.get("15")}
         log.info("settlement of batch %06d: %s", row.batch, result)
         if result == "error":
