@@ -188,9 +188,14 @@ def _check_pin(pin: str | None) -> None:
         raise InputError("--pin must be 4 to 12 digits")
 
 
-def _report(outcome, language: str, as_json: bool) -> None:
-    """Print a transaction's outcome (one line, or JSON) and exit 1 unless approved."""
-    data = outcome.as_json(language)
+def _report(outcome, term, as_json: bool) -> None:
+    """Print a transaction's outcome (one line, or JSON) and exit 1 unless approved; warn
+    when the batch has been open too long."""
+    from app.autosettle import batch_age_warning
+    data = outcome.as_json(term.language)
+    warning = batch_age_warning(term)
+    if warning:
+        click.echo(f"posterm: warning: {warning}", err=True)
     if as_json:
         _print_json(data)
     else:
@@ -250,7 +255,7 @@ def sale(ctx: click.Context, amount: str, card_name: str | None, pin: str | None
     _check_pin(pin)
     term = _open_terminal(ctx)
     _report(run_sale(term, fen, card_profile=profile, pin=pin, timeout=timeout),
-            term.language, as_json)
+            term, as_json)
 
 
 @cli.command()
@@ -264,7 +269,7 @@ def void(ctx: click.Context, stan: int, supervisor: str | None, as_json: bool) -
     from app.flows.void import run_void
     password = _supervisor_password(supervisor)
     term = _open_terminal(ctx)
-    _report(run_void(term, stan, supervisor_password=password), term.language, as_json)
+    _report(run_void(term, stan, supervisor_password=password), term, as_json)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -289,7 +294,7 @@ def refund(ctx: click.Context, amount: str, rrn: str, date: str, card_name: str 
     password = _supervisor_password(supervisor)
     term = _open_terminal(ctx)
     _report(run_refund(term, fen, rrn=rrn, date=date, supervisor_password=password,
-                       card_profile=profile, pin=pin, timeout=timeout), term.language, as_json)
+                       card_profile=profile, pin=pin, timeout=timeout), term, as_json)
 
 
 @cli.command()
@@ -343,7 +348,7 @@ def preauth(ctx: click.Context, amount: str, card_name: str | None, pin: str | N
     _check_pin(pin)
     term = _open_terminal(ctx)
     _report(run_preauth(term, fen, card_profile=profile, pin=pin, timeout=timeout),
-            term.language, as_json)
+            term, as_json)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -364,7 +369,7 @@ def complete(ctx: click.Context, amount: str, preauth_stan: int, card_name: str 
     profile = _profile(card_name)
     term = _open_terminal(ctx)
     _report(run_completion(term, fen, preauth_stan=preauth_stan, card_profile=profile,
-                           timeout=timeout), term.language, as_json)
+                           timeout=timeout), term, as_json)
 
 
 @cli.group(invoke_without_command=True)
@@ -677,6 +682,9 @@ def demo(keep: Path | None) -> None:
     """A scripted day on mock devices against the bundled host simulator."""
     from app.demo import run_day
     sys.exit(run_day(keep))
+
+
+from app import settle_commands  # noqa: F401 - registers settle, report, signoff, watch
 
 
 def main() -> None:
