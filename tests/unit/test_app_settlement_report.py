@@ -120,6 +120,15 @@ def test_a_completion_void_is_a_void_and_its_completion_leaves_the_totals():
     assert "MCC" not in figures["orgs"]
 
 
+def test_a_voided_pre_auth_leaves_the_pre_auth_line_and_its_void_is_no_money_void():
+    records = (*RECORDS[:5], replace(RECORDS[5], voided_by=11), *RECORDS[6:],
+               _record(11, "preauth_void", 9000, "MCC", original_id=6))
+    figures = build_report(_facts(records=records)).as_json()
+    assert figures["types"]["preauth"] == {"count": 0, "amount": 0}
+    assert figures["types"]["void"] == {"count": 1, "amount": 5000}
+    assert figures["fees"]["gross"] == 36250
+
+
 def test_each_card_organisation_shows_its_count_and_net_debit_minus_credit():
     orgs = build_report(_facts()).as_json()["orgs"]
     assert orgs == {"CUP": {"count": 3, "net": 10000 + 1250 - 3000},
