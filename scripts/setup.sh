@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv pcscd vsmartcard-vpcd libpcsclite-dev socat libusb-1.0-0)
+APT_PACKAGES=(python3-venv pcscd vsmartcard-vpcd libpcsclite-dev socat libusb-1.0-0 fonts-wqy-microhei)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
