@@ -8,11 +8,13 @@ data and PIN blocks are never written at all.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,6 +22,9 @@ import sqlite_utils
 
 from host.errors import DuplicateTransaction, LedgerError
 from host.sealing import Sealer, load_or_create_key, mask_pan
+from sync.fees import FeeSchedule
+from sync.settlement import Totals
+from sync.txntypes import TxnType
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,9 @@ DB_NAME = "host.db"
 KEY_NAME = "host.key"
 RRN_BLOCK = 100          # RRNs reserved per database write
 _KEY_COLUMNS = ("tmk", "pik", "mak")
+#: Ledger types that count in the settlement totals (sale, completion, offline sale, refund).
+COUNTED = tuple(t.key for t in TxnType if t.spec.totals is not None)
+_COUNTED_SQL = f"txn_type IN ({', '.join(repr(k) for k in COUNTED)})"
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -57,8 +65,42 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX transactions_auth ON transactions (terminal_id, auth_code)")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    # Settlement: the card organisation of F63, where a row came from, its clearing (fee,
+    # net, payout), the chip's TC; the merchant's fee schedule; settlements, the records
+    # of batch uploads and the differences found between the terminal and the host.
+    for column, kind in (("card_org", "TEXT"), ("source", "TEXT NOT NULL DEFAULT 'online'"),
+                         ("cleared_date", "TEXT"), ("fee", "INTEGER"), ("net", "INTEGER"),
+                         ("payout_date", "TEXT"), ("settlement_id", "INTEGER"),
+                         ("tc", "TEXT"), ("tc_cid", "TEXT"), ("tc_atc", "TEXT")):
+        db.execute(f"ALTER TABLE transactions ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX transactions_cleared ON transactions (cleared_date)")
+    db.execute("ALTER TABLE terminals ADD COLUMN fees TEXT")
+    db.execute("""CREATE TABLE settlements (
+        id INTEGER PRIMARY KEY, terminal_id TEXT NOT NULL, batch INTEGER NOT NULL,
+        stan INTEGER, operator TEXT, terminal_f48 TEXT NOT NULL, host_f48 TEXT NOT NULL,
+        result TEXT NOT NULL, host_f48_after_upload TEXT, result_after_upload TEXT,
+        upload_count_claimed INTEGER, upload_count_received INTEGER,
+        state TEXT NOT NULL, cleared_date TEXT, opened_utc TEXT NOT NULL,
+        upload_started_utc TEXT, closed_utc TEXT)""")
+    db.execute("CREATE UNIQUE INDEX settlements_batch ON settlements (terminal_id, batch)")
+    db.execute("""CREATE TABLE upload_records (
+        id INTEGER PRIMARY KEY, settlement_id INTEGER NOT NULL, terminal_id TEXT NOT NULL,
+        batch INTEGER NOT NULL, stan INTEGER NOT NULL, area TEXT NOT NULL, kind TEXT NOT NULL,
+        amount INTEGER NOT NULL, pan_masked TEXT, transaction_id INTEGER,
+        message_stan INTEGER, received_utc TEXT NOT NULL)""")
+    db.execute("CREATE UNIQUE INDEX upload_records_stan ON upload_records"
+               " (terminal_id, batch, stan)")
+    db.execute("""CREATE TABLE differences (
+        id INTEGER PRIMARY KEY, terminal_id TEXT NOT NULL, batch INTEGER NOT NULL,
+        stan INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+        resolution TEXT NOT NULL, transaction_id INTEGER, created_utc TEXT NOT NULL)""")
+    db.execute("CREATE UNIQUE INDEX differences_once ON differences"
+               " (terminal_id, batch, stan, kind)")
+
+
 #: Migration n brings the schema from version n to n + 1; append, never edit.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 
 
 @dataclass(frozen=True)
@@ -149,17 +191,21 @@ class Ledger:
     # -- terminals ---------------------------------------------------------------------
 
     def register(self, terminal_id: str, merchant_id: str, merchant_name: str, tmk: bytes,
-                 *, replace: bool = False) -> dict[str, Any]:
+                 *, replace: bool = False, fees: FeeSchedule | None = None) -> dict[str, Any]:
         """Register a terminal with its master key; with ``replace``, re-register it.
 
         Re-registering installs the new TMK and drops the working keys (the terminal must
-        sign on again); its batch number and its transactions stay.
+        sign on again); its batch number and its transactions stay, and so does its fee
+        schedule unless ``fees`` gives a new one. A new terminal without ``fees`` gets the
+        default schedule (T1, card 0.60%, QR 0.38%).
         """
         utc, _ = stamp(datetime.now(UTC))
         row = {"terminal_id": terminal_id, "merchant_id": merchant_id,
                "merchant_name": merchant_name,
                "tmk_sealed": self._sealer.seal(tmk, self._aad(terminal_id, "tmk")),
                "pik_sealed": None, "mak_sealed": None, "signed_on_utc": None}
+        if fees is not None:
+            row["fees"] = json.dumps(fees.as_json())
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             exists = self._conn.execute("SELECT 1 FROM terminals WHERE terminal_id = ?",
@@ -174,8 +220,9 @@ class Ledger:
             else:
                 self._conn.execute(
                     "INSERT INTO terminals (terminal_id, merchant_id, merchant_name, tmk_sealed,"
-                    " batch, registered_utc) VALUES (?, ?, ?, ?, 1, ?)",
-                    (terminal_id, merchant_id, merchant_name, row["tmk_sealed"], utc))
+                    " batch, registered_utc, fees) VALUES (?, ?, ?, ?, 1, ?, ?)",
+                    (terminal_id, merchant_id, merchant_name, row["tmk_sealed"], utc,
+                     json.dumps((fees or FeeSchedule()).as_json())))
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
@@ -201,6 +248,14 @@ class Ledger:
         ids = [r[0] for r in self._conn.execute(
             "SELECT terminal_id FROM terminals ORDER BY terminal_id")]
         return [t for t in (self.terminal(i) for i in ids) if t is not None]
+
+    def fee_schedule(self, terminal_id: str) -> FeeSchedule:
+        """The merchant's fees and payout mode (the default schedule if none is stored)."""
+        row = self._conn.execute("SELECT fees FROM terminals WHERE terminal_id = ?",
+                                 (terminal_id,)).fetchone()
+        if row is None or row[0] is None:
+            return FeeSchedule()
+        return FeeSchedule.from_json(json.loads(row[0]))
 
     def keys(self, terminal_id: str) -> TerminalKeys | None:
         """The terminal's keys in clear, or None if it is not registered."""
@@ -234,10 +289,12 @@ class Ledger:
                currency: str | None, pan: str | None, entry_mode: str | None,
                response_code: str, rrn: str, auth_code: str | None, state: str,
                settlement_date: str, moment: datetime | None = None,
-               original_id: int | None = None) -> dict[str, Any]:
+               original_id: int | None = None, card_org: str | None = None,
+               source: str = "online") -> dict[str, Any]:
         """Record one answered request; DuplicateTransaction if terminal+batch+STAN+MTI exists.
 
-        ``pan`` is taken in clear and stored only masked and hashed.
+        ``pan`` is taken in clear and stored only masked and hashed. ``source`` is "online"
+        for a request the host answered, "upload" for a row re-created from a batch upload.
         """
         utc, local = stamp(moment or datetime.now(UTC))
         row = {"terminal_id": terminal_id, "merchant_id": merchant_id, "batch": batch,
@@ -248,7 +305,8 @@ class Ledger:
                "entry_mode": entry_mode, "response_code": response_code, "rrn": rrn,
                "auth_code": auth_code, "state": state, "created_utc": utc,
                "created_local": local, "settlement_date": settlement_date,
-               "reversal_reason": None, "original_id": original_id}
+               "reversal_reason": None, "original_id": original_id, "card_org": card_org,
+               "source": source}
         columns = ", ".join(row)
         try:
             cursor = self._conn.execute(
@@ -323,6 +381,193 @@ class Ledger:
         """The keyed hash the ledger stores for ``pan`` (to look a card up)."""
         return self._sealer.pan_hash(pan)
 
+    def forget(self, txn_id: int) -> None:
+        """Delete a transaction row, as a host whose write was lost (the ``forget`` fault)."""
+        self._conn.execute("DELETE FROM transactions WHERE id = ?", (txn_id,))
+
+    def update(self, txn_id: int, **columns: Any) -> None:
+        """Set some columns of one transaction (the settlement's repairs)."""
+        sets = ", ".join(f"{k} = ?" for k in columns)
+        self._conn.execute(f"UPDATE transactions SET {sets} WHERE id = ?",
+                           (*columns.values(), txn_id))
+
+    # -- one ledger transaction ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT around a block; ROLLBACK (and re-raise) on any error."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            # RRNs reserved inside the block were rolled back with it: reserve afresh.
+            self._rrn_next = self._rrn_limit = 0
+            raise
+        self._conn.execute("COMMIT")
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cursor = self._conn.execute(sql, args)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
+
+    # -- settlement ----------------------------------------------------------------------
+
+    def at_stan(self, terminal_id: str, batch: int, stan: int) -> list[dict[str, Any]]:
+        """Every row of this terminal, batch and STAN (at most one per MTI), oldest first."""
+        return self._rows("SELECT * FROM transactions WHERE terminal_id = ? AND batch = ?"
+                          " AND stan = ? ORDER BY id", (terminal_id, batch, stan))
+
+    def batch_totals(self, terminal_id: str, batch: int) -> Totals:
+        """The host's settlement totals of a batch: its approved rows that count."""
+        return Totals.count(self._conn.execute(
+            "SELECT txn_type, card_org, amount FROM transactions WHERE terminal_id = ?"
+            " AND batch = ? AND state = 'approved'", (terminal_id, batch)))
+
+    def settlement(self, terminal_id: str, batch: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM settlements WHERE terminal_id = ? AND batch = ?",
+                          (terminal_id, batch))
+        return rows[0] if rows else None
+
+    def settlements(self, terminal_id: str | None = None) -> list[dict[str, Any]]:
+        if terminal_id is None:
+            return self._rows("SELECT * FROM settlements ORDER BY id")
+        return self._rows("SELECT * FROM settlements WHERE terminal_id = ? ORDER BY id",
+                          (terminal_id,))
+
+    def open_settlement(self, terminal_id: str, batch: int, **columns: Any) -> int:
+        """Create or replace the (not yet uploading) settlement of a batch; its id."""
+        found = self._conn.execute(
+            "SELECT id FROM settlements WHERE terminal_id = ? AND batch = ?",
+            (terminal_id, batch)).fetchone()
+        if found is not None:
+            self.update_settlement(found[0], **columns)
+            return int(found[0])
+        row = {"terminal_id": terminal_id, "batch": batch, **columns}
+        cursor = self._conn.execute(
+            f"INSERT INTO settlements ({', '.join(row)})"
+            f" VALUES ({', '.join(':' + k for k in row)})", row)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def update_settlement(self, settlement_id: int, **columns: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in columns)
+        self._conn.execute(f"UPDATE settlements SET {sets} WHERE id = ?",
+                           (*columns.values(), settlement_id))
+
+    def at_stans(self, terminal_id: str, batch: int,
+                 stans: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """The rows of these STANs of a batch (what an upload record is compared with),
+        by STAN, oldest first; one indexed query for a whole upload message."""
+        found: dict[int, list[dict[str, Any]]] = {}
+        for row in self._rows(
+                "SELECT id, stan, txn_type, amount, state, card_org, pan_hash, pan_masked"
+                " FROM transactions WHERE terminal_id = ? AND batch = ?"
+                f" AND stan IN ({', '.join('?' * len(stans))}) ORDER BY id",
+                (terminal_id, batch, *stans)):
+            found.setdefault(row["stan"], []).append(row)
+        return found
+
+    def uploaded(self, terminal_id: str, batch: int, stans: list[int]) -> set[int]:
+        """Which of these STANs already have a kept batch-upload record."""
+        return {stan for (stan,) in self._conn.execute(
+            "SELECT stan FROM upload_records WHERE terminal_id = ? AND batch = ?"
+            f" AND stan IN ({', '.join('?' * len(stans))})", (terminal_id, batch, *stans))}
+
+    def keep_uploads(self, rows: list[dict[str, Any]]) -> None:
+        """Keep batch-upload records (once per terminal, batch and STAN)."""
+        if not rows:
+            return
+        self._conn.executemany(
+            f"INSERT OR IGNORE INTO upload_records ({', '.join(rows[0])})"
+            f" VALUES ({', '.join(':' + k for k in rows[0])})", rows)
+
+    def uploads_received(self, terminal_id: str, batch: int) -> int:
+        (count,) = self._conn.execute(
+            "SELECT count(*) FROM upload_records WHERE terminal_id = ? AND batch = ?",
+            (terminal_id, batch)).fetchone()
+        return int(count)
+
+    def note_difference(self, *, terminal_id: str, batch: int, stan: int, kind: str,
+                        detail: str, resolution: str, transaction_id: int | None,
+                        moment: datetime) -> bool:
+        """Record a difference once per (terminal, batch, STAN, kind); False if it was known."""
+        utc, _ = stamp(moment)
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO differences (terminal_id, batch, stan, kind, detail,"
+            " resolution, transaction_id, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (terminal_id, batch, stan, kind, detail, resolution, transaction_id, utc))
+        return cursor.rowcount == 1
+
+    def hold_not_uploaded(self, terminal_id: str, batch: int, moment: datetime) -> int:
+        """Counted approved rows of a batch that no upload record names: a difference
+        ``not_in_upload`` each and state 'held' (not cleared; a person looks at them)."""
+        utc, _ = stamp(moment)
+        missing = (f"FROM transactions t WHERE t.terminal_id = ? AND t.batch = ?"
+                   f" AND t.state = 'approved' AND t.{_COUNTED_SQL} AND NOT EXISTS"
+                   " (SELECT 1 FROM upload_records u WHERE u.terminal_id = t.terminal_id"
+                   " AND u.batch = t.batch AND u.stan = t.stan)")
+        self._conn.execute(
+            "INSERT OR IGNORE INTO differences (terminal_id, batch, stan, kind, detail,"
+            " resolution, transaction_id, created_utc)"
+            " SELECT t.terminal_id, t.batch, t.stan, 'not_in_upload',"
+            " 'approved ' || t.txn_type || ' of ' || t.amount || ' fen not in the terminal''s"
+            " upload', 'held for review', t.id, ? " + missing, (utc, terminal_id, batch))
+        cursor = self._conn.execute(
+            "UPDATE transactions SET state = 'held' WHERE id IN (SELECT t.id " + missing + ")",
+            (terminal_id, batch))
+        return cursor.rowcount
+
+    def clear_batch(self, terminal_id: str, batch: int, settlement_id: int,
+                    fees: FeeSchedule, cleared: date) -> int:
+        """Clear a batch: every approved counted row gets its cleared date, fee, net, payout
+        date and settlement; the terminal's batch moves past it (only forward). The rows
+        cleared."""
+        payout = fees.payout_date(cleared).isoformat()
+        rows = self._conn.execute(
+            f"SELECT id, txn_type, amount, entry_mode FROM transactions WHERE terminal_id = ?"
+            f" AND batch = ? AND state = 'approved' AND cleared_date IS NULL AND {_COUNTED_SQL}",
+            (terminal_id, batch)).fetchall()
+        updates = []
+        for txn_id, txn_type, amount, entry_mode in rows:
+            line = fees.line(TxnType[txn_type.upper()].spec.totals or "debit", amount or 0,
+                             entry_mode)
+            updates.append((cleared.isoformat(), line.fee, line.net, payout, settlement_id,
+                            txn_id))
+        self._conn.executemany(
+            "UPDATE transactions SET cleared_date = ?, fee = ?, net = ?, payout_date = ?,"
+            " settlement_id = ? WHERE id = ?", updates)
+        self._conn.execute("UPDATE terminals SET batch = ? WHERE terminal_id = ? AND batch < ?",
+                           (batch + 1, terminal_id, batch + 1))
+        return len(updates)
+
+    def unsettled(self, terminal_id: str) -> int:
+        """How many approved counted transactions of the terminal wait for clearing."""
+        (count,) = self._conn.execute(
+            f"SELECT count(*) FROM transactions WHERE terminal_id = ? AND state = 'approved'"
+            f" AND cleared_date IS NULL AND {_COUNTED_SQL}", (terminal_id,)).fetchone()
+        return int(count)
+
+    def differences(self, terminal_id: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT terminal_id, batch, stan, kind, detail, resolution, transaction_id,"
+               " created_utc FROM differences")
+        if terminal_id is None:
+            return self._rows(sql + " ORDER BY id")
+        return self._rows(sql + " WHERE terminal_id = ? ORDER BY id", (terminal_id,))
+
+    def cleared(self, cleared_date: str, terminal_id: str | None = None) -> list[dict[str, Any]]:
+        """Transactions cleared on a date (YYYY-MM-DD), with whether an upload adjusted them,
+        in terminal, batch and STAN order (the statement's lines)."""
+        sql = ("SELECT t.*, EXISTS (SELECT 1 FROM differences d WHERE d.terminal_id ="
+               " t.terminal_id AND d.batch = t.batch AND d.stan = t.stan AND d.kind IN"
+               " ('amount_differs', 'state_differs', 'area_differs')) AS adjusted"
+               " FROM transactions t WHERE t.cleared_date = ?")
+        args: tuple[Any, ...] = (cleared_date,)
+        if terminal_id is not None:
+            sql += " AND t.terminal_id = ?"
+            args += (terminal_id,)
+        return self._rows(sql + " ORDER BY t.terminal_id, t.batch, t.stan, t.id", args)
+
     # -- reference numbers ---------------------------------------------------------------
 
     def next_rrn(self) -> str:
@@ -332,16 +577,21 @@ class Ledger:
         rest of a block rather than repeat one.
         """
         if self._rrn_next >= self._rrn_limit:
-            self._conn.execute("BEGIN IMMEDIATE")
+            # Inside ``transaction()`` the reservation commits (or rolls back) with the block.
+            inside = self._conn.in_transaction
+            if not inside:
+                self._conn.execute("BEGIN IMMEDIATE")
             try:
                 (value,) = self._conn.execute(
                     "SELECT value FROM counters WHERE name = 'rrn'").fetchone()
                 self._conn.execute("UPDATE counters SET value = ? WHERE name = 'rrn'",
                                    (value + RRN_BLOCK,))
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if not inside:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            if not inside:
+                self._conn.execute("COMMIT")
             self._rrn_next, self._rrn_limit = value + 1, value + RRN_BLOCK + 1
         rrn = self._rrn_next
         self._rrn_next += 1
