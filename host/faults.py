@@ -3,7 +3,8 @@
 A rule is one line of text, ``FAULT[:KEY=VALUE]...``, e.g. ``drop:mti=0200:rate=0.05`` or
 ``corrupt-mac:card=unionpay-debit-chip:count=1``. Faults act on the reply: the request is
 processed and recorded as usual (a dropped reply to a sale means the host did approve it),
-except ``close``, which closes the connection after processing and before replying.
+except ``close``, which closes the connection after processing and before replying, and
+``forget``, which sends the approval and then loses the ledger row (a lost write).
 
 Rules are tried in the order they were added; the first one that matches and fires acts,
 so one reply gets at most one fault. Random rules draw from one seeded ``random.Random``,
@@ -37,6 +38,7 @@ class Effect:
     wait: bool = False           # sleep the rule's ms before sending
     flip_mac: bool = False       # invert the last byte of field 64
     shift_stan: bool = False     # F11 + 1 (mod 10^6), MAC recomputed: only the STAN is wrong
+    forget: bool = False         # reply as usual, then delete the request's ledger row
 
 
 class Fault(Enum):
@@ -48,6 +50,7 @@ class Fault(Enum):
     CLOSE = ("close", Effect(copies=0, close=True))
     DUPLICATE = ("duplicate", Effect(copies=2))
     WRONG_STAN = ("wrong-stan", Effect(shift_stan=True))
+    FORGET = ("forget", Effect(forget=True))
 
     def __init__(self, label: str, effect: Effect):
         self.label = label
@@ -93,10 +96,13 @@ class Rule:
             parts.append(f"ms={self.delay_ms}")
         return ":".join(parts)
 
-    def matches(self, mti: str, pan: str | None, has_mac: bool) -> bool:
+    def matches(self, mti: str, pan: str | None, has_mac: bool, approval: bool = False) -> bool:
         if self.mti is not None and mti != self.mti:
             return False
         if self.card is not None and pan != self.card:
+            return False
+        # Only an approved financial request has a row worth losing.
+        if self.fault.effect.forget and not approval:
             return False
         # Nothing to corrupt in a reply sent without a MAC (sign-on, 97): not a match.
         return has_mac or not self.fault.effect.flip_mac
@@ -219,10 +225,14 @@ class FaultTable:
         self.rules.clear()
         return cleared
 
-    def pick(self, mti: str, pan: str | None, *, has_mac: bool) -> Rule | None:
-        """The rule that acts on this reply, counted and used up; None for a clean reply."""
+    def pick(self, mti: str, pan: str | None, *, has_mac: bool,
+             approval: bool = False) -> Rule | None:
+        """The rule that acts on this reply, counted and used up; None for a clean reply.
+
+        ``approval``: the reply approves a financial request (``forget`` acts on no other).
+        """
         for rule in self.rules:
-            if not rule.matches(mti, pan, has_mac):
+            if not rule.matches(mti, pan, has_mac, approval):
                 continue
             if rule.rate < 1 and self.random.random() >= rule.rate:
                 continue

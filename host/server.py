@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from host import arqc, issuer
+from host import arqc, issuer, settlement
 from host.errors import DuplicateTransaction
 from host.faults import Effect, FaultTable
 from host.ledger import Ledger, TerminalKeys
+from host.request import FormatError, amount_of, batch_of, original_of, stan_of
 from host.sealing import mask_pan
 from sync import codec, crypto, frame, message
 from sync.errors import MacError, MessageError
@@ -50,6 +51,7 @@ class Host:
         self.mac_algorithm = mac_algorithm
         self.faults = faults if faults is not None else FaultTable()
         self._clock = clock or (lambda: datetime.now().astimezone())
+        self.desk = settlement.SettlementDesk(ledger, self._clock)
         self._writers: set[asyncio.StreamWriter] = set()
 
     # -- one message -------------------------------------------------------------------
@@ -60,6 +62,11 @@ class Host:
         MessageError when the request is malformed (the caller drops the connection).
         """
         return self._encode(self._process(body))
+
+    def deliver(self, body: bytes) -> tuple[bytes | None, Effect, float]:
+        """Like ``respond``, then through the fault table: (reply body or None, what to do
+        with it, delay in s). The server sends what this returns."""
+        return self._outgoing(self._process(body))
 
     def _process(self, body: bytes) -> _Exchange:
         """Decode, check, answer and record one request; the reply is not yet encoded."""
@@ -93,8 +100,9 @@ class Host:
         if reply is None:            # nothing to damage: the host does not answer anyway
             return None, Effect(), 0.0
         card = issuer.card_from_fields(request)
+        approval = identify(request) in FINANCIAL and reply.fields.get("39") == "00"
         rule = self.faults.pick(request["t"], card.pan if card else None,
-                                has_mac=reply.mak is not None)
+                                has_mac=reply.mak is not None, approval=approval)
         if rule is None:
             return self._encode(exchange), Effect(), 0.0
         effect = rule.fault.effect
@@ -108,7 +116,23 @@ class Host:
         assert body is not None
         if effect.flip_mac:
             body = body[:-1] + bytes([body[-1] ^ 0xFF])
+        if effect.forget:
+            self._forget(request)
         return body, effect, rule.delay_ms / 1000 if effect.wait else 0.0
+
+    def _forget(self, request: Fields) -> None:
+        """Lose the ledger row of an answered financial request, and what its approval did
+        to an original (a void's voided sale is approved again): a write that never was."""
+        row = self.ledger.find(request["41"], batch_of(request), stan_of(request),
+                               request["t"][:3] + "0")
+        if row is None:
+            return
+        rule = ACTS_ON.get(from_key(row["txn_type"]))
+        if rule is not None and row["original_id"] and row["state"] == "approved":
+            self._apply(rule, self.ledger.get(row["original_id"]), undo=True)
+        self.ledger.forget(row["id"])
+        logger.warning("%s: forgot %s stan %06d (fault)", request["41"], row["txn_type"],
+                       row["stan"])
 
     def _answer(self, raw: bytes, request: Fields) -> tuple[_Reply | None, str]:
         txn = identify(request)
@@ -135,10 +159,13 @@ class Host:
                 return self._balance(request, keys), note
             if txn in FINANCIAL:
                 return self._financial(request, keys, txn), note
+            if txn in settlement.HANDLERS:
+                answer = settlement.HANDLERS[txn](self.desk, request)
+                return self._reply(request, answer.code, mak=mak, extra=answer.fields), note
             if mti == REVERSAL:
                 return self._reversal(request, keys), note
             return self._reply(request, "40", mak=mak), note
-        except _FormatError as exc:
+        except FormatError as exc:
             logger.warning("%s: format error: %s", terminal_id, exc)
             return self._reply(request, "30", mak=mak), note
         except Exception:
@@ -169,8 +196,8 @@ class Host:
         """Any money-moving request: the table below says what it acts on and who decides."""
         terminal_id = request["41"]
         mti = request["t"][:3] + "0"           # a repeat (xx21) is recorded as its original
-        stan, batch = _stan(request), _batch(request)
-        amount = _amount(request)
+        stan, batch = stan_of(request), batch_of(request)
+        amount = amount_of(request)
         done = self.ledger.find(terminal_id, batch, stan, mti)
         if done is not None:
             if txn in ADVICES:
@@ -203,7 +230,8 @@ class Host:
                 auth_code=decision.auth_code,
                 state="approved" if decision.approved else "declined",
                 settlement_date=f"{now:%m%d}", moment=now,
-                original_id=original["id"] if original else None)
+                original_id=original["id"] if original else None,
+                card_org=request.get("63", "")[:3].strip().upper() or None)
         except DuplicateTransaction:
             return self._reply(request, "94", mak=keys.mak)
         if decision.approved and rule is not None and original is not None:
@@ -221,13 +249,11 @@ class Host:
     def _original(self, request: Fields, rule: ActsOn,
                   amount: int) -> tuple[dict[str, Any] | None, str | None]:
         """The transaction a request acts on, and a refusal code when it cannot."""
-        f61 = request.get("61", "")
         refs: dict[str, Any] = {}
         if rule.by == "f61":
-            if len(f61) < 12 or not f61[:12].isdigit():
-                raise _FormatError("field 61 lacks the original batch and STAN")
-            refs = {"batch": int(f61[:6]), "stan": int(f61[6:12])}
-            if refs["batch"] != _batch(request):
+            original_batch, original_stan = original_of(request)
+            refs = {"batch": original_batch, "stan": original_stan}
+            if refs["batch"] != batch_of(request):
                 return None, "12"                # a void stays inside its batch
         elif rule.by == "rrn":
             refs = {"rrn": request.get("37")}
@@ -280,7 +306,7 @@ class Host:
         try:
             check = arqc.verify_arqc(request["55"], card.pan, request.get("23"))
         except arqc.IccDataError as exc:
-            raise _FormatError(str(exc)) from None
+            raise FormatError(str(exc)) from None
         if check.ok:
             logger.info("%s: ARQC verified%s", request["41"], self._card_note(request))
         else:
@@ -290,7 +316,7 @@ class Host:
 
     def _reversal(self, request: Fields, keys: TerminalKeys) -> _Reply:
         terminal_id = request["41"]
-        stan, batch = _stan(request), _batch(request)
+        stan, batch = stan_of(request), batch_of(request)
         original = None
         for mti in _ORIGINAL_MTIS:
             found = self.ledger.find(terminal_id, batch, stan, mti)
@@ -307,7 +333,7 @@ class Host:
                 self._apply(rule, self.ledger.get(original["original_id"]), undo=True)
         elif original["state"] == "declined":
             self.ledger.note_reversal(original["id"], reason)
-        if "4" in request and _amount(request) != original["amount"]:
+        if "4" in request and amount_of(request) != original["amount"]:
             logger.warning("%s: reversal of stan %06d says amount %s, the original was %s",
                            terminal_id, stan, request["4"], original["amount"])
         return self._reply(request, "00", mak=keys.mak, rrn=original["rrn"])
@@ -347,7 +373,7 @@ class Host:
                 except asyncio.IncompleteReadError:
                     break
                 try:
-                    reply, effect, delay = self._outgoing(self._process(body))
+                    reply, effect, delay = self.deliver(body)
                 except MessageError as exc:
                     logger.warning("%s: %s; connection dropped",
                                    _peer(peer), exc)
@@ -423,32 +449,6 @@ class _Reply:
 
     fields: dict[str, Any]
     mak: bytes | None
-
-
-class _FormatError(Exception):
-    """A request lacks or garbles a field its type needs (answered 30)."""
-
-
-def _digits(request: Fields, field: str) -> str:
-    value = request.get(field, "")
-    if not value.isdigit():
-        raise _FormatError(f"field {field} missing or not digits")
-    return value
-
-
-def _stan(request: Fields) -> int:
-    return int(_digits(request, "11"))
-
-
-def _amount(request: Fields) -> int:
-    return int(_digits(request, "4"))
-
-
-def _batch(request: Fields) -> int:
-    f60 = _digits(request, "60")
-    if len(f60) < 8:
-        raise _FormatError("field 60 has no batch number")
-    return int(f60[2:8])
 
 
 def _peer(peer: object) -> str:
