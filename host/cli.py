@@ -4,6 +4,9 @@
                  [--fault SPEC]... [--seed N] [--control 127.0.0.1:PORT]
     posterm-host provision --data HOSTDIR < terminal.json
     posterm-host fault --control 127.0.0.1:PORT add SPEC | list | remove ID | clear | stats
+    posterm-host statement --data HOSTDIR --date YYYY-MM-DD --format csv|xlsx|txt -o FILE
+                 [--terminal ID]
+    posterm-host differences --data HOSTDIR [--terminal ID] [--json]
 
 Every error is one line on stderr and exit status 2 (bad input) or 1 (failure while
 running); never a traceback.
@@ -17,6 +20,7 @@ import logging
 import secrets
 import signal
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,10 +29,12 @@ import click
 from host import control
 from host.errors import HostError
 from host.faults import SYNTAX, FaultSpecError, FaultTable, parse_rule
-from host.ledger import Ledger
+from host.ledger import DB_NAME, Ledger
 from host.redaction import RedactPans
 from host.server import Host
+from host.statement import FORMATS, Statement
 from sync import crypto
+from sync.fees import FeeSchedule
 from sync.mac import ALGORITHMS
 
 PROG = "posterm-host"
@@ -84,6 +90,21 @@ def _open_ledger(data: Path) -> Ledger:
         raise InputError(str(exc)) from None
 
 
+def _existing_ledger(ctx: click.Context, data: Path | None) -> Ledger:
+    """The ledger of a host that has run or been provisioned (never created by a report)."""
+    data = data or ctx.obj["data"]
+    if data is None:
+        raise InputError("--data HOSTDIR is required")
+    if not (data / DB_NAME).is_file():
+        raise InputError(f"no host ledger in {data} (provision a terminal first)")
+    return _open_ledger(data)
+
+
+def _known_terminal(ledger: Ledger, terminal_id: str | None) -> None:
+    if terminal_id is not None and ledger.terminal(terminal_id) is None:
+        raise InputError(f"terminal {terminal_id} is not registered")
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path),
               help="Host data directory (host.db, host.key); created if absent.")
@@ -93,7 +114,7 @@ def _open_ledger(data: Path) -> Ledger:
               show_default=True, help="MAC algorithm of field 64.")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
               help=f"Fault rule, repeatable: {SYNTAX}, FAULT one of drop, delay, corrupt-mac, "
-                   "close, duplicate, wrong-stan (see docs/host.md).")
+                   "close, duplicate, wrong-stan, forget (see docs/host.md).")
 @click.option("--seed", type=int, help="Seed of the random faults (default: a random seed, "
                                        "logged so a run can be repeated).")
 @click.option("--control", "control_address", metavar="HOST:PORT",
@@ -186,14 +207,78 @@ def provision(ctx: click.Context, data: Path | None) -> None:
     try:
         terminal = ledger.register(request["terminal_id"], request["merchant_id"],
                                    request["merchant_name"], request["tmk"],
-                                   replace=request["replace"])
+                                   replace=request["replace"], fees=request["settlement"])
+        fees = ledger.fee_schedule(terminal["terminal_id"])
     except HostError as exc:
         raise InputError(str(exc)) from None
     finally:
         ledger.close()
     kcv = crypto.check_value(request["tmk"]).hex().upper()[:6]
     click.echo(f"terminal {terminal['terminal_id']} registered for merchant "
-               f"{terminal['merchant_id']} (TMK check value {kcv}, batch {terminal['batch']:06d})")
+               f"{terminal['merchant_id']} (TMK check value {kcv}, batch {terminal['batch']:06d},"
+               f" {fees.mode} card {fees.card_rate}% QR {fees.qr_rate}%)")
+
+
+@cli.command()
+@click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path),
+              help="Host data directory (defaults to the one given before the command).")
+@click.option("--date", "day", required=True, metavar="YYYY-MM-DD",
+              help="The clearing date: transactions cleared (settled) that day.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="csv (UTF-8 with BOM), xlsx or txt (fixed width); see docs/statement.md.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The file to write (replaced if it exists).")
+@click.option("--terminal", "terminal_id", metavar="ID", help="Only this terminal.")
+@click.pass_context
+def statement(ctx: click.Context, data: Path | None, day: str, fmt: str, output: Path,
+              terminal_id: str | None) -> None:
+    """Export the acquirer statement of the transactions cleared on a date."""
+    try:
+        cleared = date.fromisoformat(day) if len(day) == 10 else None
+    except ValueError:
+        cleared = None
+    if cleared is None:
+        raise InputError(f"--date {day!r} is not a date YYYY-MM-DD")
+    ledger = _existing_ledger(ctx, data)
+    try:
+        _known_terminal(ledger, terminal_id)
+        sheet = Statement.from_rows(cleared.isoformat(), terminal_id,
+                                    ledger.cleared(cleared.isoformat(), terminal_id))
+    finally:
+        ledger.close()
+    try:
+        sheet.write(output, fmt)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}", 1)
+    totals = sheet.totals()
+    click.echo(f"statement of {cleared.isoformat()}: {totals['count']} transaction(s), "
+               f"net {sheet.summary_texts()[3]} -> {output}")
+
+
+@cli.command()
+@click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path),
+              help="Host data directory (defaults to the one given before the command).")
+@click.option("--terminal", "terminal_id", metavar="ID", help="Only this terminal.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of lines.")
+@click.pass_context
+def differences(ctx: click.Context, data: Path | None, terminal_id: str | None,
+                as_json: bool) -> None:
+    """List the differences settlement found between the terminals and the host."""
+    ledger = _existing_ledger(ctx, data)
+    try:
+        _known_terminal(ledger, terminal_id)
+        found = ledger.differences(terminal_id)
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False))
+        return
+    for diff in found:
+        click.echo(f"{diff['created_utc']}  {diff['terminal_id']}  batch {diff['batch']:06d}"
+                   f"  stan {diff['stan']:06d}  {diff['kind']}: {diff['detail']}"
+                   f" ({diff['resolution']})")
+    if not found:
+        click.echo("no differences")
 
 
 #: CLI action -> (control line, takes an argument).
@@ -243,7 +328,8 @@ def _read_terminal_json(text: str) -> dict[str, Any]:
         raise InputError(f"stdin is not one JSON object: {exc}") from None
     if not isinstance(obj, dict):
         raise InputError("stdin must be one JSON object with terminal_id, merchant_id, tmk")
-    unknown = set(obj) - {"terminal_id", "merchant_id", "merchant_name", "tmk", "replace"}
+    unknown = set(obj) - {"terminal_id", "merchant_id", "merchant_name", "tmk", "replace",
+                          "settlement"}
     if unknown:
         raise InputError(f"unknown key(s) in the terminal JSON: {', '.join(sorted(unknown))}")
     tid, mid = obj.get("terminal_id"), obj.get("merchant_id")
@@ -262,8 +348,35 @@ def _read_terminal_json(text: str) -> dict[str, Any]:
         raise InputError("tmk must be 32 hex characters (a double-length TDES key)") from None
     if not isinstance(replace, bool):
         raise InputError("replace must be true or false")
+    fees = _fee_schedule(obj["settlement"]) if "settlement" in obj else None
     return {"terminal_id": tid, "merchant_id": mid, "merchant_name": name, "tmk": key,
-            "replace": replace}
+            "replace": replace, "settlement": fees}
+
+
+_SETTLEMENT_KEYS = ("mode", "card_rate", "qr_rate", "d0_rate", "d0_fixed")
+
+
+def _fee_schedule(obj: object) -> FeeSchedule:
+    """The terminal JSON's "settlement" object; one InputError line for any bad value."""
+    if not isinstance(obj, dict):
+        raise InputError('settlement must be an object like {"mode": "T1", "card_rate": '
+                         '"0.60%", "qr_rate": "0.38%", "d0_rate": "0%", "d0_fixed": 0}')
+    unknown = set(obj) - set(_SETTLEMENT_KEYS)
+    if unknown:
+        raise InputError(f"unknown key(s) in settlement: {', '.join(sorted(unknown))} "
+                         f"(keys: {', '.join(_SETTLEMENT_KEYS)})")
+    for key in ("card_rate", "qr_rate", "d0_rate"):
+        if key in obj and not isinstance(obj[key], str):
+            raise InputError(f'settlement {key} must be a rate text like "0.60%"')
+    if "mode" in obj and not isinstance(obj["mode"], str):
+        raise InputError("settlement mode must be T1 or D0")
+    fixed = obj.get("d0_fixed", 0)
+    if isinstance(fixed, bool) or not isinstance(fixed, int) or fixed < 0:
+        raise InputError("settlement d0_fixed must be a whole number of fen, 0 or more")
+    try:
+        return FeeSchedule.from_json(obj)
+    except ValueError as exc:
+        raise InputError(f"settlement: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
