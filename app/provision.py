@@ -69,7 +69,9 @@ def _provision_host(host_data: Path, values: dict, tmk: bytes) -> None:
     t = values["terminal"]
     payload = json.dumps({"terminal_id": t["terminal_id"], "merchant_id": t["merchant_id"],
                           "merchant_name": t["merchant_name"], "tmk": tmk.hex().upper(),
-                          "replace": True})
+                          "replace": True, "settlement": {
+                              k: values["settlement"][k]
+                              for k in ("mode", "card_rate", "qr_rate", "d0_rate", "d0_fixed")}})
     proc = subprocess.run([sys.executable, "-m", "host", "provision", "--data", str(host_data)],
                           input=payload, capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
