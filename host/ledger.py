@@ -511,8 +511,9 @@ class Ledger:
             "INSERT OR IGNORE INTO differences (terminal_id, batch, stan, kind, detail,"
             " resolution, transaction_id, created_utc)"
             " SELECT t.terminal_id, t.batch, t.stan, 'not_in_upload',"
-            " 'approved ' || t.txn_type || ' of ' || t.amount || ' fen not in the terminal''s"
-            " upload', 'held for review', t.id, ? " + missing, (utc, terminal_id, batch))
+            " 'approved ' || t.txn_type || ' of ' || printf('%d.%02d', t.amount / 100,"
+            " t.amount % 100) || ' not in the terminal''s upload', 'held for review', t.id, ? "
+            + missing, (utc, terminal_id, batch))
         cursor = self._conn.execute(
             "UPDATE transactions SET state = 'held' WHERE id IN (SELECT t.id " + missing + ")",
             (terminal_id, batch))

@@ -19,26 +19,26 @@ from sync.txntypes import TxnType
 
 FORMATS = ("csv", "xlsx", "txt")
 
-#: (column, text width in the TXT layout, right-aligned there).
-COLUMNS: tuple[tuple[str, int, bool], ...] = (
-    ("merchant_id", 15, False),
-    ("terminal_id", 8, False),
-    ("txn_date", 10, False),
-    ("txn_time", 8, False),
-    ("stan", 6, False),
-    ("batch", 6, False),
-    ("rrn", 12, False),
-    ("auth_code", 6, False),
-    ("card", 19, False),
-    ("type", 12, False),
-    ("type_zh", 0, False),       # CSV and XLSX only: the TXT layout is ASCII
-    ("status", 8, False),
-    ("amount", 14, True),
-    ("fee", 12, True),
-    ("net", 14, True),
-    ("payout_date", 10, False),
+#: (column, TXT heading, TXT width, right-aligned in TXT); width 0: not in the TXT layout.
+COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
+    ("merchant_id", "MERCHANT", 15, False),
+    ("terminal_id", "TERMINAL", 8, False),
+    ("txn_date", "DATE", 10, False),
+    ("txn_time", "TIME", 8, False),
+    ("stan", "STAN", 6, False),
+    ("batch", "BATCH", 6, False),
+    ("rrn", "RRN", 12, False),
+    ("auth_code", "AUTH", 6, False),
+    ("card", "CARD", 19, False),
+    ("type", "TYPE", 12, False),
+    ("type_zh", "", 0, False),       # CSV and XLSX only: the TXT layout is ASCII
+    ("status", "STATUS", 8, False),
+    ("amount", "AMOUNT", 14, True),
+    ("fee", "FEE", 12, True),
+    ("net", "NET", 14, True),
+    ("payout_date", "PAYOUT", 10, False),
 )
-NAMES = tuple(name for name, _, _ in COLUMNS)
+NAMES = tuple(column[0] for column in COLUMNS)
 MONEY = ("amount", "fee", "net")
 SUMMARY = ("count", "amount", "fee", "net")
 TXT_LABEL_WIDTH = 10
@@ -142,15 +142,14 @@ class Statement:
 
     def _txt(self, path: Path) -> None:
         scope = f"terminal {self.terminal_id}" if self.terminal_id else "all terminals"
-        fields = [(n, w, right) for n, w, right in COLUMNS if w]
-        header = " ".join(n.upper()[:w].ljust(w) if not right else n.upper()[:w].rjust(w)
-                          for n, w, right in fields)
+        fields = [(n, h, w, right) for n, h, w, right in COLUMNS if w]
+        header = " ".join(h.rjust(w) if right else h.ljust(w) for _, h, w, right in fields)
         rule = "-" * len(header)
         out = [f"POSTERM-HOST STATEMENT  cleared {self.date}  {scope}", header, rule]
         for line in self.texts():
             cells = dict(zip(NAMES, line))
             out.append(" ".join(cells[n][:w].rjust(w) if right else cells[n][:w].ljust(w)
-                                for n, w, right in fields))
+                                for n, _, w, right in fields))
         out.append(rule)
         for label, value in zip(SUMMARY, self.summary_texts()):
             out.append(label.upper().ljust(TXT_LABEL_WIDTH) + value.rjust(TXT_VALUE_WIDTH))
@@ -160,7 +159,7 @@ class Statement:
 def txt_positions() -> list[tuple[str, int, int]]:
     """(column, first, last) character positions (1-based) of the TXT layout's lines."""
     positions, start = [], 1
-    for name, width, _ in COLUMNS:
+    for name, _, width, _ in COLUMNS:
         if width:
             positions.append((name, start, start + width - 1))
             start += width + 1

@@ -11,6 +11,8 @@ import csv
 import io
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,14 +83,16 @@ class Sold:
 
 @dataclass
 class Term:
-    """The terminal's side: builds framed requests, reads the MACed replies."""
+    """The terminal's side: builds framed requests, reads the MACed replies (from a Host
+    object, or over TCP when ``sock`` is given)."""
 
-    host: Host
+    host: Host | None
     ids: message.TerminalIds = field(default_factory=lambda: message.TerminalIds(TID, MID))
     mak: bytes | None = None
     batch: int = 1
     stan: int = 0
     sold: list[Sold] = field(default_factory=list)
+    sock: socket.socket | None = None
 
     def next_stan(self) -> int:
         self.stan += 1
@@ -97,9 +101,13 @@ class Term:
     def exchange(self, fields: dict[str, str], *, deliver: bool = False) -> dict[str, str]:
         key = None if fields["t"] == "0800" else self.mak
         body = frame.wrap(message.encode_with_mac(fields, "ecb", key), TPDU, HEADER)[2:]
-        if deliver:
+        if self.sock is not None:
+            raw = self._over_tcp(body)
+        elif deliver:
+            assert self.host is not None
             raw, _, _ = self.host.deliver(body)
         else:
+            assert self.host is not None
             raw = self.host.respond(body)
         assert raw is not None
         iso = frame.split_body(raw).iso
@@ -107,6 +115,20 @@ class Term:
         if self.mak is not None and "64" in reply:
             message.verify_mac(iso, "ecb", self.mak)
         return reply
+
+    def _over_tcp(self, body: bytes) -> bytes:
+        assert self.sock is not None
+        self.sock.sendall(len(body).to_bytes(2, "big") + body)
+        return self._read(int.from_bytes(self._read(2), "big"))
+
+    def _read(self, size: int) -> bytes:
+        assert self.sock is not None
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            assert chunk, "the host closed the connection"
+            data += chunk
+        return data
 
     def build(self, txn: TxnType, fields: dict[str, object] | None = None,
               batch: int | None = None) -> dict[str, str]:
@@ -326,6 +348,7 @@ def test_a_host_row_the_terminal_does_not_upload_is_held(bench: Bench) -> None:
     assert set(diffs) == {"missing_on_host", "not_in_upload"}
     assert diffs["not_in_upload"]["stan"] == extra.stan
     assert diffs["not_in_upload"]["resolution"] == "held for review"
+    assert diffs["not_in_upload"]["detail"] == "approved sale of 70.00 not in the terminal's upload"
     cleared = bench.ledger.cleared("2026-11-20", TID)
     assert extra.stan not in {r["stan"] for r in cleared} and len(cleared) == 2
 
@@ -601,12 +624,13 @@ def test_statement_txt_is_fixed_width_at_the_documented_positions(
     lines = _statement(bench, "txt", tmp_path).read_text("ascii").splitlines()
     assert lines[0].startswith("POSTERM-HOST STATEMENT  cleared 2026-11-20  all terminals")
     positions = txt_positions()
-    assert [n for n, _, _ in positions] == [n for n, w, _ in COLUMNS if w]
+    assert [n for n, _, _ in positions] == [c[0] for c in COLUMNS if c[2]]
 
     def cells(line: str) -> dict[str, str]:
         return {n: line[a - 1:b].strip() for n, a, b in positions}
 
-    assert cells(lines[1])["merchant_id"] == "MERCHANT_ID"
+    assert cells(lines[1])["merchant_id"] == "MERCHANT"
+    assert cells(lines[1])["payout_date"] == "PAYOUT" and cells(lines[1])["amount"] == "AMOUNT"
     assert set(lines[2]) == {"-"}
     body = [cells(line) for line in lines[3:7]]
     assert [(c["type"], c["status"], c["amount"], c["fee"], c["net"]) for c in body] == EXPECTED
@@ -723,3 +747,35 @@ def test_an_upload_message_of_8_records_takes_well_under_2_ms(bench: Bench) -> N
     assert len(ledger.differences(TID)) == 40
     assert per_message < 0.002, f"{per_message * 1000:.2f} ms per upload message"
     assert closing < 1.0
+
+
+def test_forget_from_the_command_line_and_the_control_port(tmp_path: Path) -> None:
+    hostdir = tmp_path / "host"
+    terminal = {"terminal_id": TID, "merchant_id": MID, "tmk": TMK.hex()}
+    assert _cli("provision", "--data", str(hostdir), stdin=json.dumps(terminal)).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host", "--data", str(hostdir), "--listen", "127.0.0.1:0",
+         "--control", "127.0.0.1:0", "--fault", "forget:mti=0200:count=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        control_port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            term = Term(None, sock=sock)
+            term.sign_on()
+            assert term.sale(1000)["39"] == "00"              # answered, then forgotten
+            assert term.sale(2000)["39"] == "00"
+            assert control.send("127.0.0.1", control_port,
+                                "fault add forget:card=visa-chip:count=1")["id"] == 2
+            assert term.sale(3000, VISA, "VIS")["39"] == "00"
+            stats = control.send("127.0.0.1", control_port, "stats")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
+    assert stats["faults"]["forget"] == 2
+    with Ledger.open(hostdir) as ledger:
+        assert [t["amount"] for t in ledger.transactions(TID)] == [2000]
