@@ -141,7 +141,7 @@ def test_a_day_the_host_partly_lost_is_repaired_by_the_batch_upload(tmp_path):
         diffs = subprocess.run([PY, "-m", "host", "differences", "--data", str(host.data),
                                 "--json"], capture_output=True, text=True, cwd=REPO,
                                check=True).stdout
-        assert [(d["kind"], d["stan"]) for d in json.loads(diffs)["differences"]] == [
+        assert [(d["kind"], d["stan"]) for d in json.loads(diffs)] == [
             ("missing_on_host", forgotten)]
         # The report: saved as text and PNG, 不平 then balanced after the upload.
         text = (data / "reports" / "settlement-000001.txt").read_text(encoding="utf-8")
