@@ -33,6 +33,8 @@ DAY = [
     ("complete", "320.00", "--preauth", "12", "--card", "unionpay-debit-chip"),
     ("queue",),
     ("txns",),
+    ("settle",),                                                    # 结算: balanced, batch 2
+    ("signoff",),
 ]
 
 
@@ -75,7 +77,7 @@ def run_day(keep: Path | None) -> int:
         finally:
             host.terminate()
             host.wait(timeout=10)
-        expected = [0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0, 0, 0, 0, 0, 0]
+        expected = [0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0]
         receipts = sorted((term_dir / "receipts").glob("*.txt"))
         print(f"\nday over: {len(receipts)} receipt previews in {term_dir / 'receipts'}"
               + ("" if keep else " (temporary; use --keep DIR to keep them)"))
