@@ -3,9 +3,10 @@
 A terminal keeps one connection for many messages. Each request is split into TPDU,
 header and ISO message (``sync.frame``), decoded with the shared spec (``sync.codec``),
 checked (terminal registered, MAC) and dispatched by the transaction table
-(``sync.txntypes.identify``) plus MTI 0400 for reversals. Replies swap the TPDU, echo
+(``sync.txntypes.identify``) plus MTI 0400 for reversals; settlement, batch upload and
+sign-off go to the settlement desk (``host.settlement``). Replies swap the TPDU, echo
 the header and carry the request's MTI + 10. The fault table (``host.faults``) may then
-drop, delay, damage, repeat or replace a reply on its way out.
+drop, delay, damage, repeat or replace a reply on its way out, or lose what was recorded.
 """
 
 from __future__ import annotations
