@@ -250,3 +250,49 @@ def test_a_settlement_killed_at_each_step_ends_like_an_uninterrupted_one(
     assert [k for k, _ in state["differences"]] == [k for k, _ in uninterrupted["differences"]]
     assert [(t, s, a) for _, t, s, a in state["journal"]] == \
         [(t, s, a) for _, t, s, a in uninterrupted["journal"]]
+
+
+def test_watch_settles_at_the_configured_time_and_warns_of_an_old_batch(tmp_path):
+    data, host = _till(tmp_path)
+    try:
+        _ok(posterm(data, "signon"))
+        _ok(posterm(data, "sale", "10.00", "--card", "unionpay-debit-chip", "--json"))
+        set_config(data, "settlement", "warn_open_hours", 0)
+        quiet = posterm(data, "watch", "--once")                 # no auto_time: nothing
+        assert quiet.returncode == 0 and quiet.stderr == "", str(quiet)
+        assert _ok(posterm(data, "signon", "--json"))["batch"] == "000001"
+        set_config(data, "settlement", "auto_time", "00:00")     # due at once, once a day
+        ran = posterm(data, "watch", "--once")
+        assert ran.returncode == 0 and "auto-settlement: batch 000001 settled, balanced" in \
+            ran.stderr, str(ran)
+        assert (data / "reports" / "settlement-000001.txt").exists()
+        again = posterm(data, "watch", "--once")                 # done today: not again
+        assert "settled" not in again.stderr, str(again)
+        assert _ok(posterm(data, "signon", "--json"))["batch"] == "000002"
+    finally:
+        host.stop()
+
+
+def test_the_demo_day_ends_with_a_balanced_settlement(tmp_path):
+    run = posterm_cmd("demo", "--keep", tmp_path / "day", timeout=240)
+    assert run.returncode == 0, str(run)
+    report = (tmp_path / "day" / "terminal" / "reports" / "settlement-000001.txt")
+    assert "平 BALANCED" in report.read_text(encoding="utf-8")
+
+
+def test_a_batch_open_longer_than_configured_is_warned_about(tmp_path):
+    from datetime import datetime, timedelta
+
+    from app.autosettle import batch_age_warning
+    from app.terminal import Terminal
+    data, host = _till(tmp_path)
+    try:
+        _ok(posterm(data, "signon"))
+        _ok(posterm(data, "sale", "10.00", "--card", "unionpay-debit-chip", "--json"))
+    finally:
+        host.stop()
+    with Terminal(data) as term:
+        assert batch_age_warning(term) is None
+        later = datetime.now().astimezone() + timedelta(hours=25)
+        warning = batch_age_warning(term, later)
+    assert warning is not None and "batch 000001 has been open 25 h" in warning
