@@ -67,15 +67,18 @@ def settle(ctx: click.Context, as_json: bool, progress: bool | None) -> None:
     if outcome.print_error:
         click.echo(f"posterm: warning: report not printed: {outcome.print_error}", err=True)
     if not outcome.balanced:
+        row = outcome.row
+        click.echo(f"posterm: batch {row.batch:06d} not settled: {row.error}; the batch stays "
+                   "open, settle again" if row.step == "failed" else
+                   f"posterm: batch {row.batch:06d} closed UNBALANCED (不平): the report lists "
+                   "what to check with the acquirer", err=True)
         sys.exit(EXIT_DECLINED)
 
 
 def _echo_outcome(outcome, language: str) -> None:
     row = outcome.row
     if row.step == "failed":
-        click.echo(f"settlement of batch {row.batch:06d}: {_label('error', language)} — "
-                   f"{row.error}; the batch stays open, settle again")
-        return
+        return                      # said on stderr, one line
     line = f"结算 batch {row.batch:06d}: {_label(row.result, language)}"
     if row.result_after_upload is not None:
         line += (f"; uploaded {row.uploaded}/{row.upload_total}, after upload "
