@@ -296,3 +296,26 @@ def test_a_batch_open_longer_than_configured_is_warned_about(tmp_path):
         later = datetime.now().astimezone() + timedelta(hours=25)
         warning = batch_age_warning(term, later)
     assert warning is not None and "batch 000001 has been open 25 h" in warning
+
+
+def test_with_tc_upload_a_balanced_day_uploads_each_chip_tc(tmp_path):
+    data, host = _till(tmp_path)
+    try:
+        set_config(data, "settlement", "tc_upload", True)
+        _ok(posterm(data, "signon"))
+        chip = _ok(posterm(data, "sale", "10.00", "--card", "unionpay-debit-chip", "--json"))
+        _ok(posterm(data, "sale", "20.00", "--card", "unionpay-credit-swipe", "--pin",
+                    "123456", "--json"))
+        out = posterm(data, "settle", "--json")
+        assert out.returncode == 0 and out.json()["result"] == "balanced", str(out)
+        assert out.json()["problems"] == []
+        rows = {r["stan"]: r for r in host.ledger_rows()}
+        from app.terminal import Terminal
+        with Terminal(data) as term:                      # the card's final cryptogram
+            kept = term.journal.get(chip["txn_id"]).extra
+        assert kept["cryptogram_type"] == "TC"
+        assert rows[int(chip["stan"])]["tc"] == kept["cryptogram"]
+        assert [r["tc"] for s, r in rows.items() if s != int(chip["stan"])
+                and r["txn_type"] == "sale"] == [None]           # a swipe has no TC
+    finally:
+        host.stop()
