@@ -21,7 +21,9 @@ def parse_yuan(text: str) -> int:
     return fen
 
 
-def format_yuan(fen: int) -> str:
-    """1250 -> ``'12.50'``."""
+def format_yuan(fen: int, *, grouped: bool = False) -> str:
+    """1250 -> ``'12.50'``; ``grouped`` puts thousands separators in (123456789 ->
+    ``'1,234,567.89'``), as reports print it."""
     sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}{yuan:,}.{cents:02d}" if grouped else f"{sign}{yuan}.{cents:02d}"

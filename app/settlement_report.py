@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from app.amount import format_yuan
 from app.receipt import ORG_NAMES, MerchantInfo
 from hal.document import Document, Line, char_width, text_width
 from storage.journal import TransactionRecord
@@ -60,9 +61,7 @@ def format_money(fen: int) -> str:
     """Integer fen as ``¥1,234.56`` (``-¥12.50`` when negative); never through a float."""
     if isinstance(fen, bool) or not isinstance(fen, int):
         raise TypeError(f"money must be an int of fen, not {type(fen).__name__}")
-    sign = "-" if fen < 0 else ""
-    yuan, cents = divmod(abs(fen), 100)
-    return f"{sign}¥{yuan:,}.{cents:02d}"
+    return ("-" if fen < 0 else "") + "¥" + format_yuan(abs(fen), grouped=True)
 
 
 @dataclass(frozen=True)
