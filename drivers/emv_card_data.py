@@ -12,6 +12,7 @@ import calendar
 from dataclasses import dataclass
 
 from hal.testcards import CardApplication, TestCard
+from hal.tlv import encode as tlv
 
 __all__ = [
     "AFL",
@@ -70,21 +71,6 @@ SCHEMES: dict[str, Scheme] = {
         cdol2="910A" "8A02" "9505" "9F3704" "9F4C08",
         version="0002", country="0840", currency="0840"),
 }
-
-
-def tlv(tag: str, *values: bytes) -> bytes:
-    """One BER-TLV object: ``tag`` in hex, the values concatenated, length in short or long form."""
-    value = b"".join(values)
-    n = len(value)
-    if n < 0x80:
-        length = bytes([n])
-    elif n <= 0xFF:
-        length = b"\x81" + bytes([n])
-    elif n <= 0xFFFF:
-        length = b"\x82" + n.to_bytes(2, "big")
-    else:
-        raise ValueError(f"TLV value of {n} bytes is too long")
-    return bytes.fromhex(tag) + length + value
 
 
 def dol_entries(dol: bytes) -> list[tuple[str, int]]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from app.emv.errors import TlvError
+from hal.tlv import encode
 
 #: Deeper nesting than any EMV template uses; bounds recursion on hostile input.
 MAX_DEPTH = 16
@@ -126,22 +127,6 @@ def value(objects: Iterable[Tlv], tag: str) -> bytes | None:
 def primitives(objects: Sequence[Tlv]) -> list[tuple[str, bytes]]:
     """The primitive objects at any depth, in order, as (tag, value) pairs."""
     return [(obj.tag, obj.value) for obj in walk(objects) if not obj.constructed]
-
-
-def encode(tag: str, *values: bytes) -> bytes:
-    """One object: ``tag`` (hex) over the concatenated ``values``, length in BER form
-    (Book 3 Annex B2: one byte up to 127, then 81 xx, 82 xxxx)."""
-    value = b"".join(values)
-    n = len(value)
-    if n < 0x80:
-        length = bytes([n])
-    elif n <= 0xFF:
-        length = b"\x81" + bytes([n])
-    elif n <= 0xFFFF:
-        length = b"\x82" + n.to_bytes(2, "big")
-    else:
-        raise ValueError(f"a TLV value of {n} bytes is too long")
-    return bytes.fromhex(tag) + length + value
 
 
 def encode_all(items: Iterable[tuple[str, bytes]]) -> bytes:
