@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 #: progress(phase, done, total): phase is 'upload' or 'tc_upload'.
 Progress = Callable[[str, int, int], None]
 TC_KIND = "TC"
-#: 9F27, cryptogram information data of a TC (EMV Book 3, Table 14).
-CID_TC = "40"
 
 
 @dataclass
@@ -46,6 +44,13 @@ class SettleOptions:
 
     tc_upload: bool = False       # upload chip TCs (0320/203) after a balanced settlement
     upload_tries: int = 3         # sends of one upload message before it is given up on
+    #: Field 55 (hex) of a TC upload from a journal row's EMV extras; the app builds it with
+    #: its TLV code (sync may not import the app). Needed when tc_upload is on.
+    tc_data: Callable[[dict], str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tc_upload and self.tc_data is None:
+            raise ValueError("tc_upload needs tc_data, the builder of field 55")
 
 
 class Settler:
@@ -147,7 +152,7 @@ class Settler:
             # 14 as the card gave it: the host checks the TC against the same card data.
             code = self._send_upload(TxnType.TC_UPLOAD, {
                 "2": pan, "4": f"{r.amount:012d}", "14": expiry, "22": r.entry_mode,
-                "23": record.card_seq, "49": record.currency, "55": _tc_data(record.extra),
+                "23": record.card_seq, "49": record.currency, "55": self._tc_data(record.extra),
                 "61": f"{row.batch:06d}{r.stan:06d}"}, row.batch)
             if code != "00":
                 problems.append(_problem(r, code, tc=True))
@@ -193,6 +198,10 @@ class Settler:
                 log.warning("%s: no reply (try %d): %s", txn.key, attempt, exc)
         return "no reply"
 
+    def _tc_data(self, extra: dict) -> str:
+        assert self.options.tc_data is not None        # checked in SettleOptions
+        return self.options.tc_data(extra)
+
     def _record(self, row: CountedRow) -> UploadRecord:
         pan, _ = self.journal.card_for(row.id)
         return UploadRecord(area_of(row.card_org), Kind.of(row.txn_type), row.stan, pan,
@@ -212,12 +221,3 @@ def _problem(row: CountedRow, code: str, *, tc: bool = False) -> dict[str, objec
     what = "no reply" if code == "no reply" else f"rejected {code} {rule(code).en}"
     return {"txn_id": row.id, "stan": row.stan, "txn_type": row.txn_type, "amount": row.amount,
             "problem": ("TC upload " if tc else "") + what, "tc": tc}
-
-
-def _tc_data(extra: dict) -> str:
-    """Field 55 of a TC upload: the TC, its CID, the ATC, the TVR and the AID (BER-TLV
-    with one-byte lengths; built here because sync may not import the app's TLV code)."""
-    items = [("9F26", extra.get("cryptogram", "")), ("9F27", CID_TC),
-             ("9F36", extra.get("atc", "")), ("95", extra.get("tvr", "")),
-             ("84", extra.get("aid", ""))]
-    return "".join(f"{tag}{len(value) // 2:02X}{value.upper()}" for tag, value in items if value)

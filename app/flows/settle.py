@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.emv import tlv
 from app.settlement_report import (
     SettlementFacts,
     SettlementReport,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORTS_DIR = "reports"
+#: 9F27, cryptogram information data of a TC (EMV Book 3, Table 14).
+CID_TC = "40"
 DEFAULT_WIDTH = 32
 
 
@@ -79,7 +82,8 @@ def settle(term: Terminal, *, progress: Progress | None = None) -> SettleOutcome
     resumed = term.journal.settlements.active() is not None
     s = term.config["settlement"]
     row = Settler(term.session, SettleOptions(tc_upload=s["tc_upload"],
-                                              upload_tries=s["upload_tries"]),
+                                              upload_tries=s["upload_tries"],
+                                              tc_data=tc_field55),
                   progress).run()
     if row.step == "failed":
         return SettleOutcome(row, resumed=resumed)
@@ -93,6 +97,16 @@ def settle(term: Terminal, *, progress: Progress | None = None) -> SettleOutcome
         term.journal.settlements.mark_printed(row.id)
     return SettleOutcome(term.journal.settlements.get(row.id), report, files, printed, problem,
                          resumed)
+
+
+def tc_field55(extra: dict) -> str:
+    """Field 55 of a TC upload (hex): the TC, its CID, the ATC, the TVR and the AID, from
+    what the journal kept of the chip transaction."""
+    items = [("9F26", extra.get("cryptogram", "")), ("9F27", CID_TC),
+             ("9F36", extra.get("atc", "")), ("95", extra.get("tvr", "")),
+             ("84", extra.get("aid", ""))]
+    return tlv.encode_all((tag, bytes.fromhex(value)) for tag, value in items
+                          if value).hex().upper()
 
 
 def facts_for(term: Terminal, row: SettlementRow) -> SettlementFacts:
