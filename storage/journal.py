@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Self
 
@@ -186,13 +187,10 @@ class Journal:
         self._keys = self.db.table("keys")
         self.root_key_matches = True
 
-    @property
+    @cached_property
     def settlements(self) -> SettlementBook:
         """The settlement rows (their steps, so an interrupted settlement resumes)."""
-        book = self.__dict__.get("_settlements")
-        if book is None:
-            book = self.__dict__["_settlements"] = SettlementBook(self)
-        return book
+        return SettlementBook(self)
 
     # ---------------------------------------------------------------- opening
 

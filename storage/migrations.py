@@ -196,7 +196,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             # One settlement under way (or done) per batch; failed attempts are kept.
             """CREATE UNIQUE INDEX settlements_one_per_batch ON settlements (batch)
                 WHERE step != 'failed'""",
-            "CREATE INDEX transactions_batch_state ON transactions (batch, state)",
+            # The batch's rows for its totals, and its first one (the open-batch warning
+            # runs with every transaction: an index lookup, not a scan of the batch).
+            "CREATE INDEX transactions_batch_created ON transactions (batch, created_utc)",
         ),
     ),
 )
