@@ -248,14 +248,20 @@ _supervisor_option = click.option("--supervisor-password", "supervisor",
 def sale(ctx: click.Context, amount: str, card_name: str | None, pin: str | None,
          timeout: float, as_json: bool) -> None:
     """Sale (消费) of AMOUNT yuan, e.g. 12.50."""
-    from app.amount import parse_yuan
     from app.flows.sale import run_sale
+    _card_flow(ctx, run_sale, amount, card_name, pin, timeout, as_json)
+
+
+def _card_flow(ctx: click.Context, run: Callable[..., Any], amount: str,
+               card_name: str | None, pin: str | None, timeout: float, as_json: bool) -> None:
+    """A card-present flow (sale, pre-auth) from the command line: checked input, then the
+    flow, then its outcome."""
+    from app.amount import parse_yuan
     fen = parse_yuan(amount)
     profile = _profile(card_name)
     _check_pin(pin)
     term = _open_terminal(ctx)
-    _report(run_sale(term, fen, card_profile=profile, pin=pin, timeout=timeout),
-            term, as_json)
+    _report(run(term, fen, card_profile=profile, pin=pin, timeout=timeout), term, as_json)
 
 
 @cli.command()
@@ -341,14 +347,8 @@ def balance(ctx: click.Context, card_name: str | None, pin: str | None, timeout:
 def preauth(ctx: click.Context, amount: str, card_name: str | None, pin: str | None,
             timeout: float, as_json: bool) -> None:
     """Pre-authorisation (预授权) of AMOUNT yuan: a hold on the card."""
-    from app.amount import parse_yuan
     from app.flows.preauth import run_preauth
-    fen = parse_yuan(amount)
-    profile = _profile(card_name)
-    _check_pin(pin)
-    term = _open_terminal(ctx)
-    _report(run_preauth(term, fen, card_profile=profile, pin=pin, timeout=timeout),
-            term, as_json)
+    _card_flow(ctx, run_preauth, amount, card_name, pin, timeout, as_json)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
