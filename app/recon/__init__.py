@@ -1,0 +1,1 @@
+"""Reconciliation (对账): the acquirer's statement file against the journal, line by line."""
