@@ -426,15 +426,21 @@ def queue_flush(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("target", required=False, metavar="[last|STAN]")
 @click.option("--stan", type=int, help="The transaction's STAN (凭证号); default: the last one.")
 @click.option("--pending", is_flag=True, help="Print every slip that did not come out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @guarded
-def reprint(ctx: click.Context, stan: int | None, pending: bool, as_json: bool) -> None:
-    """Reprint a slip (marked DUPLICATE), or print the ones a printer fault held back."""
+def reprint(ctx: click.Context, target: str | None, stan: int | None, pending: bool,
+            as_json: bool) -> None:
+    """Reprint a slip marked 重打印 DUPLICATE: 'last' (the newest approved transaction, the
+    default) or the one with this STAN; --pending prints the ones a printer fault held back."""
     from app.flows.slips import reprint as do_reprint
+    stan = _reprint_stan(target, stan, pending)
     term = _open_terminal(ctx)
+    if stan is None and not pending:
+        stan = _last_approved_stan(term)
     results = do_reprint(term, stan=stan, pending=pending)
     if as_json:
         _print_json({"reprinted": results})
@@ -448,21 +454,156 @@ def reprint(ctx: click.Context, stan: int | None, pending: bool, as_json: bool) 
         sys.exit(EXIT_UNREACHABLE)
 
 
+def _reprint_stan(target: str | None, stan: int | None, pending: bool) -> int | None:
+    """The STAN that ``reprint``'s argument and options name (None: the last one)."""
+    from app.errors import InputError
+    given = [name for name, value in (("an argument", target), ("--stan", stan),
+                                      ("--pending", pending or None)) if value is not None]
+    if len(given) > 1:
+        raise InputError(f"reprint takes one of last, a STAN, --stan or --pending, "
+                         f"not {' and '.join(given)}")
+    if target is None or target.lower() == "last":
+        return stan
+    if not (target.isdigit() and 1 <= int(target) <= 999999):
+        raise InputError(f"reprint {target!r}: give 'last' or a STAN (1 to 999999)")
+    return int(target)
+
+
+def _last_approved_stan(term) -> int:
+    """The STAN of the newest approved transaction (voided or not): what 'last' reprints."""
+    from app.errors import Refused
+    from storage.query import TxnFilter, search
+    found = search(term.journal, TxnFilter(statuses=("approved", "voided"), limit=1))
+    if not found:
+        raise Refused("no approved transaction to reprint")
+    return found[0].stan
+
+
+TXN_FORMATS = ("table", "json", "csv", "xlsx", "txt")
+_FILTER_OPTIONS = {"date_from": "--from", "date_to": "--to", "min_amount": "--min",
+                   "max_amount": "--max", "card_last4": "--card-last4", "types": "--type",
+                   "statuses": "--status", "batch": "--batch", "limit": "--limit"}
+
+
 @cli.command()
+@click.option("--from", "date_from", metavar="DATE",
+              help='From this local date or time, inclusive: YYYY-MM-DD or "YYYY-MM-DD HH:MM".')
+@click.option("--to", "date_to", metavar="DATE",
+              help='Up to this local date (the whole day) or minute, inclusive.')
+@click.option("--min", "min_yuan", metavar="YUAN", help="Amount at least this, e.g. 10.00.")
+@click.option("--max", "max_yuan", metavar="YUAN", help="Amount at most this.")
+@click.option("--card-last4", metavar="NNNN", help="The card number's last four digits.")
+@click.option("--type", "types", multiple=True, metavar="TYPE",
+              help="Only this type (repeatable): sale, void, refund, preauth, preauth_void, "
+                   "completion, completion_void, offline_sale.")
+@click.option("--status", "statuses", multiple=True, metavar="STATUS",
+              help="Only this status (repeatable): approved, declined, reversed, voided, "
+                   "pending, failed.")
 @click.option("--batch", type=int, help="Only this batch.")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--limit", type=int,
+              help="At most N, the newest (default 50 for the table; all for files and JSON).")
+@click.option("--format", "fmt", metavar="FORMAT",
+              help="table (default on screen), json, csv, xlsx or txt; default for -o: the "
+                   "file's suffix.")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (needed for csv and xlsx).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (= --format json).")
 @click.pass_context
 @guarded
-def txns(ctx: click.Context, batch: int | None, limit: int, as_json: bool) -> None:
-    """The transaction journal, newest first."""
-    from app.txnlist import render_table, rows
+def txns(ctx: click.Context, date_from: str | None, date_to: str | None,
+         min_yuan: str | None, max_yuan: str | None, card_last4: str | None,
+         types: tuple[str, ...], statuses: tuple[str, ...], batch: int | None,
+         limit: int | None, fmt: str | None, out: Path | None, as_json: bool) -> None:
+    """Transaction query (流水查询): the journal newest first, filtered by time, amount,
+    card, type, status and batch; on the screen or exported to CSV, XLSX, TXT or JSON."""
+    from storage.query import count, search
+    fmt = _txns_format(fmt, out, as_json)
+    flt = _txn_filter(date_from, date_to, min_yuan, max_yuan, card_last4, types, statuses,
+                      batch, limit if limit is not None or fmt != "table" else 50)
     term = _open_terminal(ctx)
-    items = rows(term.journal.transactions(batch=batch, limit=limit))
-    if as_json:
-        _print_json({"transactions": items})
+    from app.txnlist import EXPORT_COLUMNS, export_rows, render_table, rows, totals_footer
+    items = rows(search(term.journal, flt))
+    if fmt == "table":
+        note = None
+        if limit is None and len(items) == flt.limit:
+            total = count(term.journal, flt)
+            if total > len(items):
+                note = (f"只显示最新 {len(items)} 笔（共 {total} 笔），用 --limit 查看更多"
+                        if term.language == "zh" else
+                        f"showing the newest {len(items)} of {total}: --limit N for more")
+        render_table(items, term.language, note=note)
+        return
+    if fmt == "json":
+        if out is None:
+            _print_json({"transactions": items})
+            return
+        from app.export import write_json
+        write_json(out, {"transactions": items})
     else:
-        render_table(items, term.language)
+        from app.export import render_txt, write_table
+        title = _txns_title(term.language, date_from, date_to)
+        args = (EXPORT_COLUMNS, export_rows(items, term.language))
+        footer = totals_footer(items, term.language)
+        if out is None:                                  # txt on stdout
+            click.echo(render_txt(*args, language=term.language, title=title,
+                                  footer=footer), nl=False)
+            return
+        write_table(out, *args, language=term.language, title=title, footer=footer, fmt=fmt)
+    click.echo(f"wrote {len(items)} transaction(s) to {out}")
+
+
+def _txns_format(fmt: str | None, out: Path | None, as_json: bool) -> str:
+    """What ``txns`` writes: --json, --format, else the -o file's suffix, else the table."""
+    from app.errors import InputError
+    from app.export import format_for
+    if fmt is not None and fmt not in TXN_FORMATS:
+        raise InputError(f"unknown --format {fmt!r}: use {', '.join(TXN_FORMATS)}")
+    if as_json:
+        if fmt not in (None, "json"):
+            raise InputError(f"--json and --format {fmt} disagree: give one of them")
+        fmt = "json"
+    if fmt is None:
+        fmt = "table" if out is None else format_for(out, None)
+    if fmt == "table" and out is not None:
+        raise InputError("the table is for the screen: use --format txt (or csv, xlsx, json) "
+                         "with -o")
+    if fmt in ("csv", "xlsx") and out is None:
+        raise InputError(f"--format {fmt} writes a file: give -o FILE")
+    return fmt
+
+
+def _txn_filter(date_from: str | None, date_to: str | None, min_yuan: str | None,
+                max_yuan: str | None, card_last4: str | None, types: tuple[str, ...],
+                statuses: tuple[str, ...], batch: int | None, limit: int | None):
+    """The query the options describe; a bad value is one line naming its option."""
+    from app.amount import parse_yuan
+    from app.errors import InputError
+    from app.txnlist import JOURNAL_TYPES
+    from storage.query import InvalidFilter, TxnFilter
+    amounts = {}
+    for option, text in (("--min", min_yuan), ("--max", max_yuan)):
+        try:
+            amounts[option] = None if text is None else parse_yuan(text)
+        except InputError as exc:
+            raise InputError(f"{option}: {exc}") from None
+    if None not in amounts.values() and amounts["--min"] > amounts["--max"]:
+        raise InputError(f"--max {max_yuan} is below --min {min_yuan}")
+    unknown = [t for t in types if t not in JOURNAL_TYPES]
+    if unknown:
+        raise InputError(f"unknown --type {unknown[0]!r}: use {', '.join(JOURNAL_TYPES)}")
+    try:
+        return TxnFilter(date_from=date_from, date_to=date_to, min_amount=amounts["--min"],
+                         max_amount=amounts["--max"], card_last4=card_last4,
+                         types=tuple(types), statuses=tuple(statuses), batch=batch,
+                         limit=limit)
+    except InvalidFilter as exc:
+        raise InputError(f"{_FILTER_OPTIONS[exc.field]}: {exc.reason}") from None
+
+
+def _txns_title(language: str, date_from: str | None, date_to: str | None) -> str:
+    """'交易流水 2026-11-20 — 2026-11-22' (the sheet name and the TXT title)."""
+    span = " — ".join(d for d in (date_from, date_to) if d)
+    return (("交易流水" if language == "zh" else "Transactions") + (f" {span}" if span else ""))
 
 
 @cli.command()

@@ -1,14 +1,40 @@
-"""The transaction list (流水) for the CLI: rows as plain dicts, and a table for people."""
+"""The transaction list (流水) for the CLI: rows as plain dicts, a table for people, the
+columns every export of it uses, and the totals line under it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from app.amount import format_yuan
+from app.export import Column
 from storage.journal import TransactionRecord
+from sync.txntypes import TxnType, from_key
 
-STATE_ZH = {"PENDING": "处理中", "APPROVED": "成功", "DECLINED": "拒绝", "REVERSED": "已冲正",
-            "FAILED": "未发送"}
+#: What a person filters and reads: the journal's states, with 'voided' told apart from
+#: 'approved' (an approved row a void has undone).
+STATUS_LABELS = {"approved": ("成功", "approved"), "declined": ("拒绝", "declined"),
+                 "reversed": ("已冲正", "reversed"), "voided": ("已撤销", "voided"),
+                 "pending": ("处理中", "pending"), "failed": ("未发送", "failed")}
+#: The transaction types that have journal rows (balance inquiries and network messages
+#: move no money and are not journaled).
+JOURNAL_TYPES = tuple(t.key for t in TxnType
+                      if t.spec.processing_code is not None and t is not TxnType.BALANCE)
+
+#: The columns of ``posterm txns`` exports (CSV, XLSX, TXT), read from export_rows().
+EXPORT_COLUMNS = (
+    Column("time", "Time", "交易时间", "date"),
+    Column("type", "Type", "交易类型"),
+    Column("status", "Status", "状态"),
+    Column("amount", "Amount (CNY)", "金额(元)", "money"),
+    Column("card", "Card", "卡号"),
+    Column("card_org", "Card org", "卡组织"),
+    Column("stan", "STAN", "凭证号"),
+    Column("batch", "Batch", "批次号"),
+    Column("rrn", "RRN", "参考号"),
+    Column("auth_code", "Auth code", "授权码"),
+    Column("response_code", "RC", "应答码"),
+    Column("receipt", "Slip", "签购单"),
+)
 
 
 def rows(records: Iterable[TransactionRecord]) -> list[dict]:
@@ -26,7 +52,73 @@ def rows(records: Iterable[TransactionRecord]) -> list[dict]:
             for r in records]
 
 
-def render_table(items: list[dict], language: str) -> None:
+def status_of(item: dict) -> str:
+    """A row's status as people filter by it: its state, or 'voided' for an approved row
+    that a void has undone."""
+    return "voided" if item["state"] == "approved" and item["voided_by"] else item["state"]
+
+
+def type_label(key: str, language: str) -> str:
+    """'sale' -> '消费' or 'Sale'; an unknown key is shown as it is."""
+    try:
+        spec = from_key(key).spec
+    except KeyError:
+        return key
+    return spec.label_zh if language == "zh" else spec.label_en
+
+
+def status_label(status: str, language: str) -> str:
+    zh, en = STATUS_LABELS.get(status, (status, status))
+    return zh if language == "zh" else en
+
+
+def export_rows(items: Iterable[dict], language: str) -> list[dict]:
+    """rows() items as EXPORT_COLUMNS read them, labels in ``language``."""
+    return [{"time": i["time_local"], "type": type_label(i["type"], language),
+             "status": status_label(status_of(i), language), "amount": i["amount"],
+             "card": i["pan_masked"], "card_org": i["card_org"], "stan": i["stan"],
+             "batch": i["batch"], "rrn": i["rrn"], "auth_code": i["auth_code"],
+             "response_code": i["response_code"], "receipt": i["receipt"]}
+            for i in items]
+
+
+def net_total(items: Iterable[dict]) -> tuple[int, int]:
+    """(count, signed fen) of the rows that moved money: approved and not voided; sales,
+    completions and offline sales count in, refunds out (the transaction table's totals)."""
+    counted = net = 0
+    for i in items:
+        if status_of(i) != "approved" or i["type"] not in JOURNAL_TYPES:
+            continue
+        direction = from_key(i["type"]).spec.totals
+        if direction is None:
+            continue
+        counted += 1
+        net += i["amount"] if direction == "debit" else -i["amount"]
+    return counted, net
+
+
+def totals_footer(items: list[dict], language: str) -> list[tuple[str, str]]:
+    """The totals under a list: how many rows, how many moved money, and the net yuan."""
+    counted, net = net_total(items)
+    if language == "zh":
+        return [("笔数", str(len(items))), ("成功笔数", str(counted)),
+                ("净额(元)", format_yuan(net, grouped=True))]
+    return [("Transactions", str(len(items))), ("Counted (approved)", str(counted)),
+            ("Net (CNY)", format_yuan(net, grouped=True))]
+
+
+def totals_line(items: list[dict], language: str) -> str:
+    """One line for the screen: '合计 3 笔, 成功 2 笔, 净额 ¥1,234.50'."""
+    counted, net = net_total(items)
+    if language == "zh":
+        return (f"合计 {len(items)} 笔，成功 {counted} 笔，净额 "
+                f"¥{format_yuan(net, grouped=True)}")
+    return (f"Total {len(items)} transaction(s), {counted} approved counted, net "
+            f"¥{format_yuan(net, grouped=True)}")
+
+
+def render_table(items: list[dict], language: str, *, note: str | None = None) -> None:
+    """The list on the screen (rich), then its totals line and ``note`` when given."""
     from rich.console import Console
     from rich.table import Table
     zh = language == "zh"
@@ -34,12 +126,15 @@ def render_table(items: list[dict], language: str) -> None:
     for head in (("时间", "Time"), ("类型", "Type"), ("状态", "State"), ("金额", "Amount"),
                  ("卡号", "Card"), ("凭证号", "STAN"), ("参考号", "RRN"), ("授权码", "Auth"),
                  ("应答", "RC")):
-        table.add_column(head[0] if zh else head[1])
+        table.add_column(head[0] if zh else head[1],
+                         justify="right" if head[1] == "Amount" else "left")
     for i in items:
-        state = STATE_ZH.get(i["state"].upper(), i["state"]) if zh else i["state"]
-        if i["voided_by"]:
-            state = "已撤销" if zh else "voided"
-        table.add_row(i["time_local"][:19].replace("T", " "), i["type"], state,
+        table.add_row(i["time_local"][:19].replace("T", " "), type_label(i["type"], language),
+                      status_label(status_of(i), language),
                       f"¥{i['amount_yuan']}", i["pan_masked"], i["stan"], i["rrn"] or "",
                       i["auth_code"] or "", i["response_code"] or "")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(totals_line(items, language), highlight=False)
+    if note:
+        console.print(note, highlight=False)
