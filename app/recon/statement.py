@@ -421,8 +421,8 @@ class _LineParser:
             "date": lambda raw: cells.date("date", raw),
             "settlement_date": lambda raw: cells.date("settlement_date", raw),
             "time": cells.time, "datetime": cells.datetime, "card": cells.card,
-            "type": lambda raw: cells.lookup("type", raw, cells.types),
-            "status": lambda raw: cells.lookup("status", raw, cells.statuses)}
+            "type": lambda raw: cells.lookup("type", "types", raw, cells.types),
+            "status": lambda raw: cells.lookup("status", "statuses", raw, cells.statuses)}
         self.caches: dict[str, dict[Any, Any]] = {name: {} for name in self.converters}
 
     def first_cell(self, row: Any) -> str:
@@ -478,11 +478,14 @@ class _LineParser:
                 elif name == "card":
                     values["card_masked"], values["card_last4"] = cells.card(raw)
                 elif name == "type":
-                    values["txn_type"] = cells.lookup("type", raw, cells.types)
+                    values["txn_type"] = cells.lookup("type", "types", raw, cells.types)
                 else:
-                    values["status"] = cells.lookup("status", raw, cells.statuses)
+                    values["status"] = cells.lookup("status", "statuses", raw, cells.statuses)
         except _Bad as bad:
-            text = cells.clean(fetch(row, self.locations[name]))
+            try:
+                text = cells.clean(fetch(row, self.locations[name]))
+            except _Bad:
+                text = ""
             shown = _masked_text(text) if name == "card" else redact(text)
             return Unparseable(number, self.labels[name], str(bad), shown)
         if values.get("txn_type") == "refund":
@@ -709,12 +712,12 @@ class _Cells:
         text = self.clean(raw)
         return self._card(text) if text else (None, None)
 
-    def lookup(self, name: str, raw: Any, table: dict[str, str]) -> str:
+    def lookup(self, name: str, section: str, raw: Any, table: dict[str, str]) -> str:
         text = self.clean(raw)
         found = table.get(text)
         if found is None:
             known = ", ".join(repr(key) for key in table)
-            raise _Bad(f"{name} '{text}' is not in the profile's [{name}s] (it has: {known})")
+            raise _Bad(f"{name} '{text}' is not in the profile's [{section}] (it has: {known})")
         return found
 
 
