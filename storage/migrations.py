@@ -201,6 +201,69 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX transactions_batch_created ON transactions (batch, created_utc)",
         ),
     ),
+    Migration(
+        5,
+        "reconciliation: runs against an acquirer statement and their differences",
+        (
+            # One run per reconciliation of a statement file; the same file (by SHA-256) is
+            # the same run unless forced. counts and summary are JSON text.
+            """CREATE TABLE recon_runs (
+                id INTEGER PRIMARY KEY,
+                file_name TEXT NOT NULL,
+                file_hash TEXT NOT NULL CHECK (length(file_hash) = 64),
+                file_size INTEGER NOT NULL CHECK (file_size >= 0),
+                profile TEXT NOT NULL,
+                period_from TEXT,
+                period_to TEXT,
+                statement_lines INTEGER NOT NULL,
+                journal_rows INTEGER NOT NULL,
+                counts TEXT NOT NULL,
+                summary_check TEXT NOT NULL
+                    CHECK (summary_check IN ('ok', 'mismatch', 'absent')),
+                summary TEXT NOT NULL DEFAULT '{}',
+                other_terminal_lines INTEGER NOT NULL DEFAULT 0,
+                forced INTEGER NOT NULL DEFAULT 0 CHECK (forced IN (0, 1)),
+                operator TEXT NOT NULL,
+                created_utc TEXT NOT NULL,
+                created_local TEXT NOT NULL
+            )""",
+            "CREATE INDEX recon_runs_file_hash ON recon_runs (file_hash)",
+            # Every line that is not plainly matched (matched lines are only counted);
+            # card_masked is first 6 / last 4 at most, never a clear card number.
+            """CREATE TABLE recon_items (
+                id INTEGER PRIMARY KEY,
+                run_id INTEGER NOT NULL REFERENCES recon_runs (id),
+                class TEXT NOT NULL CHECK (class IN ('probable', 'amount_mismatch',
+                    'journal_only', 'statement_only', 'status_mismatch', 'fee_mismatch',
+                    'unparseable')),
+                line_no INTEGER,
+                txn_id INTEGER,
+                terminal_id TEXT,
+                batch INTEGER,
+                stan INTEGER,
+                rrn TEXT,
+                txn_date TEXT,
+                txn_time TEXT,
+                card_masked TEXT,
+                txn_type TEXT,
+                journal_amount INTEGER,
+                statement_amount INTEGER,
+                journal_status TEXT,
+                statement_status TEXT,
+                fee_expected INTEGER,
+                fee_statement INTEGER,
+                net_expected INTEGER,
+                net_statement INTEGER,
+                detail TEXT NOT NULL,
+                detail_zh TEXT NOT NULL,
+                resolution_note TEXT,
+                resolved_by TEXT,
+                resolved_utc TEXT,
+                resolved_local TEXT
+            )""",
+            "CREATE INDEX recon_items_run_class ON recon_items (run_id, class)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
