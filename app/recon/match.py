@@ -27,6 +27,7 @@ Decisions the rules leave open, documented here:
 
 from __future__ import annotations
 
+import gc
 import re
 from array import array
 from bisect import bisect_left, bisect_right
@@ -221,7 +222,19 @@ class Matcher:
     # ------------------------------------------------------------ the journal
 
     def _load(self, rows: Iterable[tuple]) -> None:
-        """Load the rows in chunks, column by column (C loops), interning repeated text."""
+        """Load the rows in chunks, column by column (C loops), interning repeated text.
+
+        The cyclic garbage collector is paused meanwhile: a million row tuples would set it
+        off thousands of times for nothing (they hold no cycles); ~10% of the load's time."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._load_chunks(rows)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _load_chunks(self, rows: Iterable[tuple]) -> None:
         strings: dict[str, str] = {}
         intern = strings.setdefault
         tid = self._tid

@@ -49,11 +49,11 @@ def _item(cls="amount_mismatch", **values):
 
 def _save(book, items=(), file_hash=HASH, **overrides):
     run = {"file_name": "stmt_20261120.csv", "file_hash": file_hash, "file_size": 1234,
-               "profile": "unionpay-csv", "period_from": "2026-11-20", "period_to": "2026-11-20",
-               "statement_lines": 3, "journal_rows": 3,
-               "counts": {"matched": 2, "amount_mismatch": 1}, "summary_check": "ok",
-               "summary": {"printed": {"count": 3}}, "other_terminal_lines": 0, "forced": False,
-               "operator": "S1", "items": items}
+           "profile": "unionpay-csv", "period_from": "2026-11-20", "period_to": "2026-11-20",
+           "statement_lines": 3, "journal_rows": 3,
+           "counts": {"matched": 2, "amount_mismatch": 1}, "summary_check": "ok",
+           "summary": {"printed": {"count": 3}}, "other_terminal_lines": 0, "forced": False,
+           "operator": "S1", "items": items}
     run.update(overrides)
     return book.save_run(**run)
 
