@@ -11,6 +11,7 @@ such sheet) is a ``StatementError``: one line naming the file, the line and the 
 from __future__ import annotations
 
 import csv
+import io
 import re
 import zipfile
 from collections import deque
@@ -19,7 +20,7 @@ from dataclasses import fields
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -115,23 +116,23 @@ class StatementReader:
                                      f" profile's encoding is {profile.encoding}; set encoding"
                                      " = \"utf-8\"", 1)
         delimiter, quote = profile.delimiter, profile.quote
-        with self.path.open(encoding=encoding, newline="" if quote else None) as stream:
+        with self.path.open(encoding=encoding, newline="") as stream:
             number = 0
-            while lines := stream.readlines(_BLOCK_CHARACTERS):
-                if not quote or quote not in "".join(lines):
+            while text := stream.read(_BLOCK_CHARACTERS):
+                if not text.endswith("\n"):
+                    text += stream.readline()          # blocks end at a line end
+                if not quote or quote not in text:
+                    body = text.replace("\r\n", "\n").replace("\r", "\n").removesuffix("\n")
+                    lines = body.split("\n")
                     first, number = number + 1, number + len(lines)
                     self.lines_read = number
-                    if delimiter:
-                        yield (list(range(first, number + 1)),
-                               [line.rstrip("\r\n").split(delimiter) for line in lines])
-                    else:
-                        yield list(range(first, number + 1)), [line.rstrip("\r\n")
-                                                               for line in lines]
+                    yield (list(range(first, number + 1)),
+                           _split(body, lines, delimiter) if delimiter else lines)
                     continue
                 # A quoted cell may hold the delimiter or even a line end: those lines go
                 # through the csv module, which reads on (into the file) while a quote is open.
                 numbers, rows = [], []
-                pending = iter(lines)
+                pending = iter(io.StringIO(text, newline=""))
                 for line in pending:
                     number += 1
                     numbers.append(number)
@@ -300,11 +301,18 @@ class StatementReader:
                                       and isinstance(spec.label, int)) else 0
         known: dict[Any, bool] = {}
 
-        def plain_cells(rows: list[list[str]]) -> bool:
-            if min(map(len, rows)) <= label_at:
-                return False
-            keys: set[Any] = ({row[0] for row in rows} if not label_at
-                              else {(row[0], row[label_at]) for row in rows})
+        def plain_cells(rows: list[list[str]] | _FlatRows) -> bool:
+            keys: set[Any]
+            if isinstance(rows, _FlatRows):
+                if rows.width <= label_at:
+                    return False
+                keys = (set(rows.column(0)) if not label_at
+                        else set(zip(rows.column(0), rows.column(label_at))))
+            else:
+                if min(map(len, rows)) <= label_at:
+                    return False
+                keys = ({row[0] for row in rows} if not label_at
+                        else {(row[0], row[label_at]) for row in rows})
             for key in keys:
                 stop = known.get(key)
                 if stop is None:
@@ -498,13 +506,15 @@ class _LineParser:
         """The rows as lines, converted column by column (the fast path for big files);
         a row with any cell that does not convert is read again on its own by __call__,
         which says what is wrong with it."""
-        if not rows:
+        if not len(rows):
             return []
-        lengths = list(map(len, rows))
+        lengths = [rows.width] if isinstance(rows, _FlatRows) else list(map(len, rows))
         if (not self.columnar or min(lengths) < self.need
                 or (self.header_width and max(lengths) > self.header_width)):
             return [self(number, row) for number, row in zip(numbers, rows)]
-        if self.fixed:
+        if isinstance(rows, _FlatRows):
+            columns = {name: rows.column(index) for name, index in self.plan}
+        elif self.fixed:
             columns = {name: [row[a:b] for row in rows] for name, (a, b) in self.plan}
         elif min(lengths) == max(lengths):
             flat = list(chain.from_iterable(rows))
@@ -813,6 +823,47 @@ def _fetcher(profile: Profile) -> Callable[[Any, Any], Any]:
     def text_slice(row: str, where: tuple[int, int]) -> str:
         return row[where[0]:where[1]]
     return text_slice
+
+
+def _split(body: str, lines: list[str], delimiter: str) -> list[list[str]] | _FlatRows:
+    """The lines (``body`` joined by line ends) split into cells. Lines with equally many
+    cells (a block of data, the usual case) are split all at once into one flat list,
+    without a list per line."""
+    counts = set(map(str.count, lines, repeat(delimiter)))
+    if len(counts) != 1:
+        return [line.split(delimiter) for line in lines]
+    return _FlatRows(body.replace("\n", delimiter).split(delimiter), counts.pop() + 1)
+
+
+class _FlatRows:
+    """Rows of equal width kept as one flat list of cells; a row is made only when asked
+    for (the converter takes whole columns as slices of the flat list)."""
+
+    __slots__ = ("flat", "width")
+
+    def __init__(self, flat: list[str], width: int):
+        self.flat = flat
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.flat) // self.width
+
+    def __getitem__(self, index: Any) -> Any:
+        width = self.width
+        if isinstance(index, slice):
+            start, stop, _ = index.indices(len(self))
+            return _FlatRows(self.flat[start * width:stop * width], width)
+        if index < 0:
+            index += len(self)
+        return self.flat[index * width:(index + 1) * width]
+
+    def __iter__(self) -> Iterator[list[str]]:
+        flat, width = self.flat, self.width
+        for start in range(0, len(flat), width):
+            yield flat[start:start + width]
+
+    def column(self, index: int) -> list[str]:
+        return self.flat[index::self.width]
 
 
 class _Cursor:
