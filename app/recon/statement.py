@@ -21,6 +21,7 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ _MONEY = re.compile(r"(?P<sign>[-+])?(?:[¥￥]|RMB|CNY)?\s*(?P<sign2>[-+])?"
                     r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d*)?\s*(?:元|RMB|CNY)?"
                     r"(?P<sign3>-)?", re.IGNORECASE)
 _PLAIN_YUAN = re.compile(r"-?\d+\.\d\d")
-_PLAIN_YUAN_COLUMN = re.compile(r"(?:-?\d+\.\d\d\n)*-?\d+\.\d\d")
+_THIRD_LAST = itemgetter(-3)
 _CARD_SEPARATORS = str.maketrans({" ": None, "-": None, "x": "*", "X": "*", "#": "*"})
 _CARD = re.compile(r"[0-9*]+")
 #: The usual patterns, read without strptime (which is slow for a million lines).
@@ -559,11 +560,8 @@ class _LineParser:
         return lines
 
     def _money_column(self, name: str, column: Any, bad: set[int]) -> list[int | None]:
-        # The whole column checked by one regex and converted by C loops: a million lines
-        # of plain "-12.34" cells cost little this way.
-        joined = "\n".join(column)
-        if self.cells.unit == "yuan" and _PLAIN_YUAN_COLUMN.fullmatch(joined):
-            return list(map(int, joined.replace(".", "").split("\n")))
+        if self.cells.unit == "yuan" and _plain_yuan(column):
+            return list(map(int, "\n".join(column).replace(".", "").split("\n")))
         required = name == "amount"
         return _each(column, lambda raw: self.cells.money(name, self.cells.clean(raw),
                                                           required=required), bad)
@@ -744,6 +742,21 @@ def _texts(column: Any, clean: Callable[[Any], str]) -> list[str | None]:
     if "" not in column and joined.isalnum():
         return list(column)
     return [cell.strip() or None for cell in column]
+
+
+def _plain_yuan(column: Any) -> bool:
+    """Every cell is plain yuan with 2 decimals ("12.34", "-0.15"), checked by C loops over
+    the whole column (a regex per cell costs seconds over a million lines)."""
+    try:
+        if set(map(_THIRD_LAST, column)) != {"."}:
+            return False
+    except IndexError:                           # a cell shorter than "1.00" or empty
+        return False
+    joined = "\n".join(column)
+    if joined.count(".") != len(column):
+        return False
+    digits = joined.replace(".", "").replace("\n-", "\n").removeprefix("-").replace("\n", "")
+    return digits.isascii() and digits.isdigit()
 
 
 def _cached(column: Any, cache: dict[Any, Any], convert: Callable[[Any], Any],
