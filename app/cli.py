@@ -826,6 +826,7 @@ def demo(keep: Path | None) -> None:
 
 
 from app import settle_commands  # noqa: F401 - registers settle, report, signoff, watch
+from app import recon_commands  # noqa: F401,E402 - registers reconcile, recon
 
 
 def main() -> None:

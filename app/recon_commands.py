@@ -98,13 +98,13 @@ def recon_list(ctx: click.Context, limit: int, as_json: bool) -> None:
         _print_json({"runs": [{"run": r.id, "file": r.file_name, "profile": r.profile,
                                "created_local": r.created_local, "counts": r.counts,
                                "summary_check": r.summary_check,
-                               "unresolved": len(book.items(r.id, unresolved=True))}
+                               "unresolved": r.unresolved}
                               for r in runs]})
         return
     if not runs:
         click.echo("no reconciliation runs yet")
     for r in runs:
-        open_items = len(book.items(r.id, unresolved=True))
+        open_items = r.unresolved
         click.echo(f"run {r.id:<5} {r.created_local[:19]}  {r.file_name}  "
                    f"matched {r.counts.get('matched', 0):,}  "
                    f"differences open {open_items}  summary {r.summary_check}")

@@ -9,6 +9,7 @@ from app.amount import format_yuan
 from app.export import Column, write_table
 from app.recon.model import CLASS_ZH, CLASSES
 from app.recon.run import RunView, differences, item_json
+from hal.document import text_width
 
 CLASS_EN = {"matched": "matched", "probable": "probable match (confirm)",
             "amount_mismatch": "amount mismatch", "journal_only": "in journal, not in statement",
@@ -79,16 +80,16 @@ def console_lines(view: RunView, language: str) -> list[str]:
         lines.append(f"  (此文件已于 {run.created_local[:19]} 对过账; --force 重新对账)" if zh else
                      f"  (this file was reconciled at {run.created_local[:19]}; "
                      "--force runs it again)")
-    for cls in CLASSES:
-        lines.append(f"  {class_label(cls, language):<30} {int(run.counts.get(cls, 0)):>9,}")
+    counted = [(class_label(c, language), int(run.counts.get(c, 0))) for c in CLASSES]
     if run.other_terminal_lines:
-        lines.append(f"  {'其他终端的行(未核对)' if zh else 'lines of other terminals (not checked)':<30}"
-                     f" {run.other_terminal_lines:>9,}")
+        counted.append(("其他终端的行(未核对)" if zh else "other terminals' lines (not checked)",
+                        run.other_terminal_lines))
+    for label, n in counted:
+        lines.append(f"  {label}{' ' * max(1, 38 - text_width(label))}{n:>9,}")
     check_zh, check_en = SUMMARY_CHECK[run.summary_check]
     lines.append(("合计核对: " if zh else "summary check: ") + (check_zh if zh else check_en))
     if run.summary_check == "mismatch":
-        for detail in (run.summary or {}).get("details", []):
-            lines.append(f"  {detail}")
+        lines.append("  " + (run.summary or {}).get("detail_zh" if zh else "detail", ""))
     items = [item_json(i) for i in differences(view)]
     if items:
         open_items = sum(1 for i in items if not i["resolved"])

@@ -82,6 +82,7 @@ def reconcile(term: Terminal, statement: Path, *, profile: str | None = None,
     statement = Path(statement)
     if not statement.is_file():
         raise InputError(f"{statement}: no such statement file")
+    chosen = load_profile(profile, statement)      # a bad profile is refused even for a rerun
     file_hash, size = file_digest(statement)
     book = ReconBook(term.journal)
     if not force:
@@ -89,7 +90,6 @@ def reconcile(term: Terminal, statement: Path, *, profile: str | None = None,
         if earlier is not None:
             log.info("statement %s already reconciled as run %d", statement.name, earlier.id)
             return RunView(earlier, book.items(earlier.id), reused=True)
-    chosen = load_profile(profile, statement)
     reader = open_statement(statement, chosen)
     since = until = None
     if period is not None:
@@ -99,15 +99,14 @@ def reconcile(term: Terminal, statement: Path, *, profile: str | None = None,
     matcher = Matcher(book.journal_rows(since=since, until=until),
                       terminal_id=ids["terminal_id"], merchant_id=ids["merchant_id"],
                       fees=term.config.fees, window_s=window_s, period=period)
-    for line in reader.lines():
-        matcher.feed(line)
+    matcher.feed_many(reader.lines())
     outcome = matcher.finish(reader.summary)
     run_id = book.save_run(
         file_name=statement.name, file_hash=file_hash, file_size=size, profile=chosen.name,
         period_from=period[0] if period else None, period_to=period[1] if period else None,
         statement_lines=outcome.statement_lines, journal_rows=outcome.journal_rows,
         counts=outcome.counts, summary_check=outcome.summary_check,
-        summary=outcome.summary, other_terminal_lines=outcome.other_terminal_lines,
+        summary=outcome.summary_json(), other_terminal_lines=outcome.other_terminal_lines,
         forced=force, operator=ids["operator"], items=outcome.items)
     log.info("statement %s reconciled as run %d: %s", statement.name, run_id,
              ", ".join(f"{k} {v}" for k, v in outcome.counts.items() if v))

@@ -89,7 +89,7 @@ def _statement(day: SettledDay, path: Path, fmt: str) -> Path:
 
 
 def _read_csv(path: Path) -> tuple[list[dict], list[str]]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = path.read_bytes().decode("utf-8-sig")      # keep the CRLFs: a blank line ends the data
     body = text.split("\r\n\r\n")[0]
     rows = list(csv.DictReader(io.StringIO(body)))
     return rows, list(rows[0].keys())
