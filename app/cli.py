@@ -825,8 +825,10 @@ def demo(keep: Path | None) -> None:
     sys.exit(run_day(keep))
 
 
-from app import settle_commands  # noqa: F401 - registers settle, report, signoff, watch
-from app import recon_commands  # noqa: F401,E402 - registers reconcile, recon
+from app import (
+    recon_commands,  # noqa: F401 - registers reconcile, recon
+    settle_commands,  # noqa: F401 - registers settle, report, signoff, watch
+)
 
 
 def main() -> None:
