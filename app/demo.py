@@ -2,8 +2,10 @@
 
 It starts ``posterm-host`` on a free loopback port, initialises a terminal provisioned on
 it, signs on, runs sales with different test cards (approvals, declines, a host that
-never answers) and lists the journal, each step as the real ``posterm`` command a person
-would type.
+never answers), lists the journal, settles and signs off; then it exports the day's
+statement from the host (``posterm-host statement``) and reconciles it against the journal
+(``posterm reconcile``), which must match every line. Each step is shown as the real
+command a person would type.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 
 from app import config as config_mod
@@ -58,6 +61,12 @@ def _posterm(data: Path, *args: str) -> int:
                           env={**os.environ, "COLUMNS": "120"}, check=False).returncode
 
 
+def _posterm_host(*args: str) -> int:
+    shown = " ".join(shlex.quote(a) for a in ("posterm-host", *args))
+    print(f"\n$ {shown}", flush=True)
+    return subprocess.run([sys.executable, "-m", "host", *args], check=False).returncode
+
+
 def run_day(keep: Path | None) -> int:
     """Run the scripted day; 0 when every step ended as the script expects."""
     with tempfile.TemporaryDirectory(prefix="posterm-day-") as tmp:
@@ -77,7 +86,14 @@ def run_day(keep: Path | None) -> int:
         finally:
             host.terminate()
             host.wait(timeout=10)
-        expected = [0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0]
+        # 对账: the host's statement of what it cleared today (the host's local date) must
+        # agree with the journal line by line.
+        statement = base / "statement.csv"
+        codes.append(_posterm_host("statement", "--data", str(host_dir), "--date",
+                                   date.today().isoformat(), "--format", "csv",
+                                   "-o", str(statement)))
+        codes.append(_posterm(term_dir, "reconcile", str(statement)))
+        expected = [0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         receipts = sorted((term_dir / "receipts").glob("*.txt"))
         print(f"\nday over: {len(receipts)} receipt previews in {term_dir / 'receipts'}"
               + ("" if keep else " (temporary; use --keep DIR to keep them)"))
