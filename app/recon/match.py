@@ -31,13 +31,14 @@ import gc
 import re
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date as Date
 from itertools import islice
 
 from app.amount import format_yuan
-from app.recon.model import CLASSES, StatementLine, SummaryFigures, Unparseable
+from app.recon.model import CLASSES, LineBlock, StatementLine, SummaryFigures, Unparseable
 from storage.pan import mask_pan
 from storage.recon import KEY_CLOSED, KEY_SETTLED_MASK, unpack_key
 from storage.settlements import COUNTED_TYPES
@@ -278,18 +279,24 @@ class Matcher:
                 by_rrn[rrn] = i
 
     def _key_index(self) -> dict[int, int | list[int]]:
-        """(STAN, date) -> row(s), built the first time a line is not found by its RRN."""
-        index: dict[int, int | list[int]] = {}
-        for i, (key, local) in enumerate(zip(self._key, self._local)):
-            day = _day_number(local[:10]) or 0
-            code = (key >> 6) % 1_000_000 * 100_000_000 + day
-            found = index.get(code)
-            if found is None:
-                index[code] = i
-            elif isinstance(found, list):
-                found.append(i)
-            else:
-                index[code] = [found, i]
+        """(STAN, date) -> row(s), built the first time a line is not found by its RRN.
+
+        Built with comprehensions and dict(zip()) (C loops): a row-by-row loop over a
+        million rows took seconds. A key on several rows (a STAN reused the same day)
+        maps to all of them, in row order."""
+        day_of = {text: _day_number(text) or 0 for text in {local[:10] for local in self._local}}
+        codes = [(key >> 6) % 1_000_000 * 100_000_000 + day_of[local[:10]]
+                 for key, local in zip(self._key, self._local)]
+        index: dict[int, int | list[int]] = dict(zip(codes, range(len(codes))))
+        if len(index) != len(codes):
+            shared = {code for code, n in Counter(codes).items() if n > 1}
+            for i, code in enumerate(codes):
+                if code in shared:
+                    found = index[code]
+                    if isinstance(found, list):
+                        found.append(i)
+                    else:
+                        index[code] = [i]
         return index
 
     # ------------------------------------------------------------ the statement
@@ -298,84 +305,98 @@ class Matcher:
         """Take the statement's next line (in file order)."""
         self.feed_many((item,))
 
-    def feed_many(self, items: Iterable[StatementLine | Unparseable]) -> None:
-        """Take the statement's next lines (in file order): ``feed`` for each, in one loop.
+    def feed_many(self, items: Iterable[StatementLine | Unparseable | LineBlock]) -> None:
+        """Take the statement's next lines (in file order): ``feed`` for each. A reader's
+        LineBlock (lines as columns) goes through without an object per line; single lines
+        are gathered into blocks, so there is one matching loop."""
+        single: list[StatementLine] = []
+        for item in items:
+            if isinstance(item, StatementLine):
+                single.append(item)
+                continue
+            if single:
+                self._feed_block(LineBlock.of(single))
+                single = []
+            if isinstance(item, LineBlock):
+                self._feed_block(item)
+            else:
+                self._lines += 1
+                self._unparseable_line(item)
+        if single:
+            self._feed_block(LineBlock.of(single))
 
-        The common case — a line found by its RRN, agreeing in status, amount, fee and net —
-        is decided inline here with local names; everything else goes through ``_pair``.
-        """
+    def _feed_block(self, block: LineBlock) -> None:
+        """The matching loop. The common case — a line found by its RRN, agreeing in
+        status, amount, fee and net — is decided inline with local names; everything else
+        makes the line an object (``block.line``) and goes through ``_pair``."""
         by_rrn, more, fate, taker = self._by_rrn, self._rrn_more, self._fate, self._taker
         keys, amounts, entries = self._key, self._amount, self._entry
         rates, fixed, rate_of = self._fees._rates, self._fees._fixed, self._fees.ratio
         tid, mid, loose = self._tid, self._mid, self._loose
         not_money, settled_mask, code = _NOT_MONEY, KEY_SETTLED_MASK, _CODE["matched"]
-        lines = other = parsed = total = fees = nets = matched = 0
-        first, last = self._first or "\uffff", self._last or ""
-        try:
-            for line in items:
-                lines += 1
-                if isinstance(line, Unparseable):
-                    self._unparseable_line(line)
+        c = block.columns
+        n = len(block)
+        self._lines += n
+        amounts_in = c["amount"]
+        fees_in, nets_in = c["fee"], c["net"]
+        sums = self._sum
+        sums[0] += n
+        sums[1] += sum(amounts_in)
+        sums[2] += sum(filter(None, fees_in))
+        sums[3] += sum(filter(None, nets_in))
+        terminals = c["terminal_id"]
+        if set(terminals) <= {tid, None}:
+            days = [d for d in set(c["date"]) if d is not None]
+        else:                   # the period comes from our terminal's lines only
+            days = [d for d, t in zip(c["date"], terminals)
+                    if d is not None and (t is None or t == tid)]
+        if days:
+            first, last = min(days), max(days)
+            self._first = first if self._first is None else min(self._first, first)
+            self._last = last if self._last is None else max(self._last, last)
+        other = matched = 0
+        numbers = block.numbers
+        for k, (number, amount, fee, net, terminal, merchant, rrn, status) in enumerate(zip(
+                numbers, amounts_in, fees_in, nets_in, terminals, c["merchant_id"],
+                c["rrn"], c["status"])):
+            if terminal is not None and terminal != tid:
+                other += 1
+                continue
+            if merchant is not None and merchant != mid:
+                self._wrong_merchant(block.line(k))
+                continue
+            i = by_rrn.get(rrn, -1) if rrn else -1
+            if i < 0 or (more and rrn in more):
+                line = block.line(k)
+                i = self._find(line)
+                if i < 0:
+                    loose.append(line)
                     continue
-                amount, fee, net = line.amount, line.fee, line.net
-                parsed += 1
-                total += amount
-                if fee is not None:
-                    fees += fee
-                if net is not None:
-                    nets += net
-                terminal = line.terminal_id
-                if terminal is not None and terminal != tid:
-                    other += 1
+            if fate[i]:
+                self._duplicate(i, block.line(k))
+                continue
+            if amount == amounts[i] and status not in not_money \
+                    and not keys[i] & settled_mask:
+                if fee is None and net is None:
+                    fate[i] = code
+                    taker[i] = number
+                    matched += 1
                     continue
-                day = line.date
-                if day is not None and (day < first or day > last):
-                    first, last = min(first, day), max(last, day)
-                if line.merchant_id is not None and line.merchant_id != mid:
-                    self._wrong_merchant(line)
+                ratio = rates.get(entries[i]) or rate_of(entries[i])
+                if amount < 0:
+                    cut = (-amount * ratio[0] + ratio[2]) // ratio[1]
+                    due, paid = -cut, amount + cut
+                else:
+                    due = (amount * ratio[0] + ratio[2]) // ratio[1] + fixed
+                    paid = amount - due
+                if (fee is None or fee == due) and (net is None or net == paid):
+                    fate[i] = code
+                    taker[i] = number
+                    matched += 1
                     continue
-                rrn = line.rrn
-                i = by_rrn.get(rrn, -1) if rrn else -1
-                if i < 0 or (more and rrn in more):
-                    i = self._find(line)
-                    if i < 0:
-                        loose.append(line)
-                        continue
-                if fate[i]:
-                    self._duplicate(i, line)
-                    continue
-                status = line.status
-                if amount == amounts[i] and status not in not_money \
-                        and not keys[i] & settled_mask:
-                    if fee is None and net is None:
-                        fate[i] = code
-                        taker[i] = line.line_no
-                        matched += 1
-                        continue
-                    ratio = rates.get(entries[i]) or rate_of(entries[i])
-                    if amount < 0:
-                        cut = (-amount * ratio[0] + ratio[2]) // ratio[1]
-                        due, paid = -cut, amount + cut
-                    else:
-                        due = (amount * ratio[0] + ratio[2]) // ratio[1] + fixed
-                        paid = amount - due
-                    if (fee is None or fee == due) and (net is None or net == paid):
-                        fate[i] = code
-                        taker[i] = line.line_no
-                        matched += 1
-                        continue
-                self._pair(i, line, "matched")
-        finally:
-            self._lines += lines
-            self._other += other
-            sums = self._sum
-            sums[0] += parsed
-            sums[1] += total
-            sums[2] += fees
-            sums[3] += nets
-            self._counts["matched"] += matched
-            self._first = first if first != "\uffff" else None
-            self._last = last or None
+            self._pair(i, block.line(k), "matched")
+        self._other += other
+        self._counts["matched"] += matched
 
     def _unparseable_line(self, item: Unparseable) -> None:
         self._unparseable += 1

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import InputError, Refused
+from app.recon.feed import StatementFeed, gc_paused
 from app.recon.match import Matcher
 from app.recon.model import CLASSES
 from app.recon.profile import load_profile
-from app.recon.statement import open_statement
 from app.supervisor import approve
 from app.terminal import Terminal
 from storage.recon import ReconBook, ReconItem, ReconRun
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 PERIOD_MARGIN_DAYS = 7
 #: A probable match needs the amount and card last four equal and the times this close.
 DEFAULT_WINDOW_S = 600
+#: From this size on the statement is read by a second process (a million lines take
+#: seconds to convert; the journal's rows load meanwhile on the other core).
+PARALLEL_MIN_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -77,30 +80,39 @@ def parse_period(date_from: str | None, date_to: str | None) -> tuple[str, str] 
 
 def reconcile(term: Terminal, statement: Path, *, profile: str | None = None,
               period: tuple[str, str] | None = None, force: bool = False,
-              window_s: int = DEFAULT_WINDOW_S) -> RunView:
-    """Reconcile one statement file against the journal and store the run."""
+              window_s: int = DEFAULT_WINDOW_S, parallel: bool | None = None) -> RunView:
+    """Reconcile one statement file against the journal and store the run.
+
+    ``parallel``: read the file in a process of its own while the journal loads here
+    (default: for files of PARALLEL_MIN_BYTES and more)."""
     statement = Path(statement)
     if not statement.is_file():
         raise InputError(f"{statement}: no such statement file")
     chosen = load_profile(profile, statement)      # a bad profile is refused even for a rerun
     file_hash, size = file_digest(statement)
-    book = ReconBook(term.journal)
-    if not force:
-        earlier = book.find_by_hash(file_hash)
-        if earlier is not None:
-            log.info("statement %s already reconciled as run %d", statement.name, earlier.id)
-            return RunView(earlier, book.items(earlier.id), reused=True)
-    reader = open_statement(statement, chosen)
+    if parallel is None:
+        parallel = size >= PARALLEL_MIN_BYTES
     since = until = None
     if period is not None:
         since = (date.fromisoformat(period[0]) - timedelta(days=PERIOD_MARGIN_DAYS)).isoformat()
         until = (date.fromisoformat(period[1]) + timedelta(days=PERIOD_MARGIN_DAYS)).isoformat()
     ids = term.config["terminal"]
-    matcher = Matcher(book.journal_rows(since=since, until=until),
-                      terminal_id=ids["terminal_id"], merchant_id=ids["merchant_id"],
-                      fees=term.config.fees, window_s=window_s, period=period)
-    matcher.feed_many(reader.lines())
-    outcome = matcher.finish(reader.summary)
+    # The reading process starts before the journal is opened (its check of the file and
+    # the load of its rows happen here meanwhile); a file seen before stops it unused.
+    with StatementFeed(statement, chosen, parallel=parallel) as feed:
+        book = ReconBook(term.journal)
+        if not force:
+            earlier = book.find_by_hash(file_hash)
+            if earlier is not None:
+                log.info("statement %s already reconciled as run %d", statement.name,
+                         earlier.id)
+                return RunView(earlier, book.items(earlier.id), reused=True)
+        with gc_paused():
+            matcher = Matcher(book.journal_rows(since=since, until=until),
+                              terminal_id=ids["terminal_id"], merchant_id=ids["merchant_id"],
+                              fees=term.config.fees, window_s=window_s, period=period)
+            matcher.feed_many(feed.items())
+            outcome = matcher.finish(feed.summary)
     run_id = book.save_run(
         file_name=statement.name, file_hash=file_hash, file_size=size, profile=chosen.name,
         period_from=period[0] if period else None, period_to=period[1] if period else None,

@@ -16,7 +16,6 @@ import re
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import fields
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import InputError
-from app.recon.model import StatementLine, SummaryFigures, Unparseable
+from app.recon.model import LINE_FIELDS, LineBlock, StatementLine, SummaryFigures, Unparseable
 from app.recon.profile import Column, Profile
 from app.redaction import redact
 from storage.pan import mask_pan
@@ -198,7 +197,16 @@ class StatementReader:
     # -- the lines -------------------------------------------------------------------------------
 
     def lines(self) -> Iterator[StatementLine | Unparseable]:
-        """Every transaction line in file order, read or not; then ``summary`` is set.
+        """Every transaction line in file order, read or not; then ``summary`` is set."""
+        for item in self.items():
+            if isinstance(item, LineBlock):
+                yield from item.lines()
+            else:
+                yield item
+
+    def items(self) -> Iterator[StatementLine | Unparseable | LineBlock]:
+        """The lines as ``lines()`` gives them, except that runs of lines that all converted
+        come as a LineBlock (columns, no object per line): what the matcher takes.
 
         Not yielded: the skipped rows, the header, blank lines (inside the data when
         ``end`` is not "blank"), and everything after the data's end (footer, summary),
@@ -503,7 +511,8 @@ class _LineParser:
                     values[key] = -abs(values[key])
         return StatementLine(number, **values)
 
-    def many(self, numbers: list[int], rows: list[Any]) -> list[StatementLine | Unparseable]:
+    def many(self, numbers: list[int], rows: list[Any],
+             ) -> list[StatementLine | Unparseable | LineBlock]:
         """The rows as lines, converted column by column (the fast path for big files);
         a row with any cell that does not convert is read again on its own by __call__,
         which says what is wrong with it."""
@@ -553,6 +562,9 @@ class _LineParser:
                         if money is not None and money[index] is not None:
                             money[index] = -abs(money[index])
         nothing = [None] * len(rows)
+        if not bad:
+            return [LineBlock(list(numbers), {name: values.get(name, nothing)
+                                              for name in _LINE_ORDER})]
         lines: list[StatementLine | Unparseable] = list(map(
             StatementLine, numbers, *(values.get(name, nothing) for name in _LINE_ORDER)))
         for index in bad:
@@ -730,7 +742,7 @@ class _Cells:
 
 
 #: StatementLine's fields after line_no, in order; and profile fields named otherwise there.
-_LINE_ORDER = tuple(f.name for f in fields(StatementLine))[1:]
+_LINE_ORDER = LINE_FIELDS
 _LINE_FIELD = {"type": "txn_type"}
 
 
