@@ -33,10 +33,14 @@ class Terminal:
         self.data_dir = data_dir
         self.config: Config = config_mod.load(data_dir)
         self._opened: list = []
+        #: False: the journal opens without its quick_check (seconds for a million rows),
+        #: for a command that reads every transaction row itself (reconcile).
+        self.journal_check = True
 
     @cached_property
     def journal(self) -> Journal:
-        journal = Journal.open(self.config.db_path, load_key_file(self.config.key_path))
+        journal = Journal.open(self.config.db_path, load_key_file(self.config.key_path),
+                               check=self.journal_check)
         self._opened.append(journal)
         if not journal.root_key_matches:
             raise ConfigError(f"{self.config.key_path} is not the key this journal was made "

@@ -195,10 +195,13 @@ class Journal:
     # ---------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, path: Path, root_key: bytes, *, clock: Clock | None = None) -> Journal:
+    def open(cls, path: Path, root_key: bytes, *, clock: Clock | None = None,
+             check: bool = True) -> Journal:
         """Open (creating if absent) and migrate the journal at `path`.
 
         A file that is not SQLite or fails SQLite's quick_check raises CorruptDatabase.
+        ``check=False`` skips the quick_check (seconds for a million rows) for a caller that
+        reads every row itself.
         `clock` returns an aware datetime; tests pass a fixed one.
         """
         path = Path(path)
@@ -211,7 +214,7 @@ class Journal:
             raise StorageError(f"cannot open journal {path}: {e}") from None
         try:
             with _translated(path):
-                _configure(conn, path)
+                _configure(conn, path, check=check)
                 migrate(conn, str(path))
             journal = cls(path, conn, protector, clock or utc_now)
             journal._check_root_key()
@@ -787,7 +790,7 @@ def _where(*, stan: int | None = None, batch: int | None = None) -> tuple[str, l
     return " AND ".join(clauses), args
 
 
-def _configure(conn: sqlite3.Connection, path: Path) -> None:
+def _configure(conn: sqlite3.Connection, path: Path, *, check: bool = True) -> None:
     """Set the pragmas the journal relies on and make sure the file is sound."""
     conn.execute("PRAGMA foreign_keys = ON")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -795,6 +798,8 @@ def _configure(conn: sqlite3.Connection, path: Path) -> None:
         raise StorageError(f"journal {path}: cannot switch to WAL mode (got {mode})")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    if not check:
+        return
     result = conn.execute("PRAGMA quick_check").fetchall()
     if result != [("ok",)]:
         first = str(result[0][0]) if result else "no result"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import pickle
 import queue
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from app.recon.statement import StatementError, open_statement
 log = logging.getLogger(__name__)
 
 _SEND_EVERY = 16        # items per message: about 16,000 lines in blocks
+_LAST = b"\x00"         # after the pickle of the last message (a pickle ends with '.')
 
 
 class StatementFeed:
@@ -61,7 +63,7 @@ class StatementFeed:
             self.summary = self._reader.summary
             return
         while True:
-            kind, payload = self._queue.get()
+            kind, payload = pickle.loads(self._queue.get())
             if kind == "items":
                 yield from payload
             elif kind == "end":
@@ -88,12 +90,12 @@ class StatementFeed:
     def _drain(self, receiving: Any) -> None:
         try:
             while True:
-                message = receiving.recv()
+                message = receiving.recv_bytes()
                 self._queue.put(message)
-                if message[0] != "items":
+                if message[-1:] == _LAST:
                     return
         except (EOFError, OSError):
-            self._queue.put(("lost", "the reading process stopped unexpectedly"))
+            self._queue.put(pickle.dumps(("lost", "the reading process stopped unexpectedly")))
         finally:
             receiving.close()
 
@@ -111,6 +113,14 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _send(sending: Any, kind: str, payload: Any, *, last: bool = False) -> None:
+    """One message: pickled here, kept as bytes by the receiving thread (a few hundred MB
+    of objects for a million lines would otherwise wait in memory while the journal loads)
+    and unpickled when the matcher takes it; the last message ends with a marker byte."""
+    sending.send_bytes(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+                       + (_LAST if last else b""))
+
+
 def _read(path: Path, profile: Profile, sending: Any) -> None:
     """The reading process: the statement's items in messages, then its summary."""
     gc.disable()                      # a short-lived process making no reference cycles
@@ -120,15 +130,15 @@ def _read(path: Path, profile: Profile, sending: Any) -> None:
         for item in reader.items():
             batch.append(item)
             if len(batch) >= _SEND_EVERY:
-                sending.send(("items", batch))
+                _send(sending, "items", batch)
                 batch = []
         if batch:
-            sending.send(("items", batch))
-        sending.send(("end", reader.summary))
+            _send(sending, "items", batch)
+        _send(sending, "end", reader.summary, last=True)
     except AppError as exc:
-        sending.send(("input", str(exc)))
+        _send(sending, "input", str(exc), last=True)
     except Exception as exc:  # reported in the parent as one line; details in the log
         log.exception("statement reader failed")
-        sending.send(("lost", f"{type(exc).__name__}: {exc}"))
+        _send(sending, "lost", f"{type(exc).__name__}: {exc}", last=True)
     finally:
         sending.close()
