@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app import config as config_mod  # noqa: E402
-from app.provision import init  # noqa: E402
-from bench.recon_data import fill_journal, statement_rows  # noqa: E402
-from storage.keyfile import load_key_file  # noqa: E402
+from app import config as config_mod
+from app.provision import init
+from bench.recon_data import fill_journal, statement_rows
+from storage.keyfile import load_key_file
 
 HEADER = ("merchant_id,terminal_id,txn_date,txn_time,stan,batch,rrn,auth_code,card,type,"
           "type_zh,status,amount,fee,net,payout_date")
