@@ -1,8 +1,9 @@
 """``posterm reconcile`` (对账) and ``posterm recon list|show|resolve``.
 
-Registered on the main group by ``app.cli``. Exit codes: 0 when every line matched and the
-statement's totals agree, 1 when there are differences to handle, 2 for a bad file,
-profile or option (one line naming the file, line and column).
+Registered on the main group by ``app.cli``. Exit codes: 0 when every difference is handled
+and the statement's totals agree, 1 when differences are left to handle (or the totals
+disagree, or a resolve is refused: wrong supervisor password), 2 for a bad file, profile
+or option (one line naming the file, line and column), 4 for an internal error.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from app.errors import EXIT_DECLINED
 
 _output_option = click.option("-o", "--output", "output",
                               type=click.Path(dir_okay=False, path_type=Path),
-                              help="Also write the report: .xlsx, .csv or .txt.")
+                              help="Also write the report: .xlsx, .csv, .txt or .json.")
 
 
 def _finish(view, term, as_json: bool, output: Path | None) -> None:
@@ -69,9 +70,12 @@ def reconcile(ctx: click.Context, statement: Path, profile: str | None, date_fro
               date_to: str | None, window_s: int, force: bool, output: Path | None,
               as_json: bool) -> None:
     """Reconcile (对账) the acquirer's STATEMENT file against the journal, line by line."""
+    from app.export import format_for
     from app.recon.run import parse_period
     from app.recon.run import reconcile as run
     period = parse_period(date_from, date_to)
+    if output is not None:
+        format_for(output, None)          # a report name we cannot write: refused before the run
     term = _open_terminal(ctx)
     view = run(term, statement, profile=profile, period=period, force=force,
                window_s=window_s)
@@ -119,7 +123,10 @@ def recon_list(ctx: click.Context, limit: int, as_json: bool) -> None:
 def recon_show(ctx: click.Context, run_id: int | None, output: Path | None,
                as_json: bool) -> None:
     """One run (default: the newest) with its differences; -o writes its report."""
+    from app.export import format_for
     from app.recon.run import show
+    if output is not None:
+        format_for(output, None)
     term = _open_terminal(ctx)
     _finish(show(term, run_id), term, as_json, output)
 

@@ -456,7 +456,7 @@ class Matcher:
             cls = "status_mismatch"
         elif amount != line.amount:
             cls = "amount_mismatch"
-        elif (line.fee is not None or line.net is not None):
+        elif settled and (line.fee is not None or line.net is not None):
             fee, net = self._fees.fee_net(amount, self._entry[i])
             if (line.fee is not None and line.fee != fee) or \
                     (line.net is not None and line.net != net):
@@ -550,6 +550,9 @@ class Matcher:
         computed = {"count": self._sum[0] + self._unparseable, "amount": self._sum[1],
                     "fee": self._sum[2], "net": self._sum[3]}
         check, en, zh = self._summary_check(summary, computed)
+        if check == "mismatch" and self._unparseable:
+            en += f" ({self._unparseable} unparseable line(s) are not in the computed sums)"
+            zh += f"（{self._unparseable}行无法解析，未计入逐笔合计）"
         return Outcome(counts=dict(self._counts), items=self._items, summary_check=check,
                        summary_detail=en, summary_detail_zh=zh, printed=summary,
                        computed=computed, statement_lines=self._lines,
@@ -616,9 +619,10 @@ class Matcher:
             used.add(n)
             line = self._loose[n]
             self._pair(i, line, "probable", (
-                (f"no reference match; same amount and card, {gap} s apart from "
-                 f"journal transaction {self._ids[i]}"),
-                f"疑似相符：金额、卡号后四位相同，时间相差{gap}秒（本机流水 {self._ids[i]}）"))
+                (f"no reference match; same amount{' and card' if line.card_last4 else ''},"
+                 f" {gap} s apart from journal transaction {self._ids[i]}"),
+                (f"疑似相符：金额{'、卡号后四位' if line.card_last4 else ''}相同，时间相差{gap}秒"
+                f"（本机流水 {self._ids[i]}）")))
         self._loose = [line for n, line in enumerate(self._loose) if n not in used]
 
     @staticmethod

@@ -140,7 +140,7 @@ def show(term: Terminal, run_id: int | None) -> RunView:
         run = runs[0]
     else:
         run = book.get_run(run_id)
-    return RunView(run, book.items(run.id), reused=True)
+    return RunView(run, book.items(run.id), reused=False)
 
 
 def resolve(term: Terminal, item_id: int, *, note: str, supervisor_password: str) -> ReconItem:

@@ -217,7 +217,8 @@ def test_summary_check_ok_mismatch_and_absent():
     _, out = run(rows, lines, SummaryFigures(6, count=2, amount=7600))
     assert out.summary_check == "mismatch"
     assert out.summary_detail == ("summary line 6: count 2 printed, 3 computed; "
-                                  "amount 76.00 printed, 75.00 computed")
+                                  "amount 76.00 printed, 75.00 computed (1 unparseable "
+                                  "line(s) are not in the computed sums)")
     assert "笔数汇总 2，逐笔合计 3" in out.summary_detail_zh
     _, out = run(rows, lines, None)
     assert out.summary_check == "absent" and out.summary_json()["printed"] is None
@@ -319,3 +320,10 @@ def test_a_real_journal_streamed_into_the_matcher(tmp_path):
         assert (saved.cls, saved.txn_id, saved.fee_expected, saved.net_expected) == (
             "journal_only", ids[2], 4, 696)
         assert book.get_run(run_id).summary["computed"]["amount"] == 7500
+
+
+def test_a_line_voided_on_both_sides_has_no_fee_to_check():
+    rows = [row(1, 10000, rrn="000000000001", status="voided")]
+    lines = [line(2, 10000, rrn="000000000001", status="voided", fee=0, net=0)]
+    _, out = run(rows, lines)
+    assert out.counts["matched"] == 1 and out.items == []
