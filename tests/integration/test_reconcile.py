@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import subprocess
 from dataclasses import dataclass
@@ -286,3 +287,59 @@ def test_bad_statement_files_give_one_line_naming_the_line_and_column(day, tmp_p
     assert_one_clean_error_line(posterm(day.data, "reconcile", tmp_path / "nope.csv"), 2)
     assert_one_clean_error_line(posterm(day.data, "reconcile", original, "--profile",
                                         "no-such-bank"), 2)
+
+
+def _documented(name: str) -> str:
+    """The code block docs/reconcile.md marks as ``<!-- example: NAME -->``."""
+    doc = (REPO / "docs" / "reconcile.md").read_text(encoding="utf-8")
+    match = re.search(rf"<!-- example: {re.escape(name)}[^>]*-->\n```[a-z]*\n(.*?)```", doc,
+                      re.DOTALL)
+    assert match, name
+    return match.group(1)
+
+
+def _fen(yuan: str) -> int:
+    return round(float(yuan) * 100)
+
+
+def test_a_gbk_bank_csv_and_a_fixed_width_file_read_by_documented_profiles_match(day,
+                                                                               tmp_path):
+    """The day's statement laid out as the two documented bank files, read through the
+    documented profiles (no code of ours knows these layouts): every line matched."""
+    rows, _ = _read_csv(_statement(day, tmp_path / "host.csv", "csv"))
+    kinds = {"sale": ("消费", "S"), "refund": ("退货", "R")}
+    # The GBK bank CSV: a merchant block, full-width Chinese headings, text cells written
+    # as ="…" and '…, positive refunds, label/value totals.
+    head = _documented("bank-gbk.csv").splitlines()
+    lines = head[:5]
+    for r in rows:
+        day_, time_ = r["txn_date"].replace("-", ""), r["txn_time"].replace(":", "")
+        lines.append(f"{day_},{time_},{r['terminal_id']},'{r['stan']},{r['batch']},"
+                     f"=\"{r['rrn']}\",{r['auth_code']},{r['card']},{kinds[r['type']][0]},"
+                     f"{abs(_fen(r['amount'])) / 100:.2f},{abs(_fen(r['fee'])) / 100:.2f},"
+                     f"{abs(_fen(r['net'])) / 100:.2f},{r['payout_date'].replace('-', '')}")
+    total = {k: sum(_fen(r[k]) for r in rows) for k in ("amount", "fee", "net")}
+    lines += [f"合计笔数,{len(rows)}", f"合计金额,{total['amount'] / 100:.2f}",
+              f"手续费合计,{total['fee'] / 100:.2f}", f"结算金额合计,{total['net'] / 100:.2f}"]
+    bank = tmp_path / "bank-20261122.csv"
+    bank.write_bytes("\r\n".join(lines).encode("gbk") + b"\r\n")
+    profile = tmp_path / "bank-gbk.toml"
+    profile.write_text(_documented("bank-gbk.toml"), encoding="utf-8")
+    out = _ok(posterm(day.data, "reconcile", bank, "--profile", profile, "--json"))
+    assert out["counts"] == {c: (6 if c == "matched" else 0) for c in COUNTED}, out
+    assert (out["summary_check"], out["profile"]) == ("ok", "bank-gbk")
+    # The fixed-width file: positions, amounts in fen, type and response codes.
+    fixed = _documented("acquirer-fixed.txt").splitlines()[:2]
+    for r in rows:
+        fixed.append(f"{r['terminal_id']:<8} {r['txn_date'].replace('-', '')} "
+                     f"{r['txn_time'].replace(':', '')} {r['stan']} {r['rrn']} "
+                     f"{r['card']:<19} {kinds[r['type']][1]:<2} 00 "
+                     f"{abs(_fen(r['amount'])):>10} {abs(_fen(r['fee'])):>6}")
+    fixed += [f"TOTAL    {len(rows)}", f"AMOUNT   {total['amount']}", "END OF REPORT"]
+    txt = tmp_path / "acquirer-20261122.txt"
+    txt.write_text("\n".join(fixed) + "\n", encoding="utf-8")
+    profile = tmp_path / "acquirer-fixed.toml"
+    profile.write_text(_documented("acquirer-fixed.toml"), encoding="utf-8")
+    out = _ok(posterm(day.data, "reconcile", txt, "--profile", profile, "--json"))
+    assert out["counts"] == {c: (6 if c == "matched" else 0) for c in COUNTED}, out
+    assert (out["summary_check"], out["profile"]) == ("ok", "acquirer-fixed")
