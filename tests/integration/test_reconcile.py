@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -25,6 +26,8 @@ from conftest import (
     posterm_cmd,
     set_config,
 )
+
+from app.amount import format_yuan
 
 PW = "recon-supervisor-1"
 COUNTED = ("matched", "probable", "amount_mismatch", "journal_only", "statement_only",
@@ -112,8 +115,8 @@ def _write_csv(path: Path, header: list[str], rows: list[dict], *, summary: bool
     w.writeheader()
     w.writerows(rows)
     if summary:
-        fen = [sum(round(float(r[k]) * 100) for r in rows) for k in ("amount", "fee", "net")]
-        total = stale_total or (f"total,{len(rows)}," + ",".join(f"{v / 100:.2f}" for v in fen))
+        fen = [sum(_fen(r[k]) for r in rows) for k in ("amount", "fee", "net")]
+        total = stale_total or (f"total,{len(rows)}," + ",".join(map(format_yuan, fen)))
         buf.write("\r\nsummary,count,amount,fee,net\r\n" + total + "\r\n")
     path.write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))
     return path
@@ -136,7 +139,7 @@ def _edited(day: SettledDay, tmp_path: Path, *, stale_summary: bool = False) -> 
     _by_stan(rows, s["debit"]["stan"])["amount"] = "12.60"
     # a fee changed
     visa = _by_stan(rows, s["visa"]["stan"])
-    visa["fee"] = f"{float(visa['fee']) + 0.01:.2f}"
+    visa["fee"] = str(Decimal(visa["fee"]) + Decimal("0.01"))
     # a status changed: settled here, reversed there
     _by_stan(rows, s["reversed"]["stan"])["status"] = "reversed"
     # a line added that the terminal never did
@@ -299,7 +302,8 @@ def _documented(name: str) -> str:
 
 
 def _fen(yuan: str) -> int:
-    return round(float(yuan) * 100)
+    """Yuan with two decimals as printed on a statement, in fen (exact: no float)."""
+    return int(Decimal(yuan) * 100)
 
 
 def test_a_gbk_bank_csv_and_a_fixed_width_file_read_by_documented_profiles_match(day,
@@ -316,11 +320,11 @@ def test_a_gbk_bank_csv_and_a_fixed_width_file_read_by_documented_profiles_match
         day_, time_ = r["txn_date"].replace("-", ""), r["txn_time"].replace(":", "")
         lines.append(f"{day_},{time_},{r['terminal_id']},'{r['stan']},{r['batch']},"
                      f"=\"{r['rrn']}\",{r['auth_code']},{r['card']},{kinds[r['type']][0]},"
-                     f"{abs(_fen(r['amount'])) / 100:.2f},{abs(_fen(r['fee'])) / 100:.2f},"
-                     f"{abs(_fen(r['net'])) / 100:.2f},{r['payout_date'].replace('-', '')}")
+                     f"{format_yuan(abs(_fen(r['amount'])))},{format_yuan(abs(_fen(r['fee'])))},"
+                     f"{format_yuan(abs(_fen(r['net'])))},{r['payout_date'].replace('-', '')}")
     total = {k: sum(_fen(r[k]) for r in rows) for k in ("amount", "fee", "net")}
-    lines += [f"合计笔数,{len(rows)}", f"合计金额,{total['amount'] / 100:.2f}",
-              f"手续费合计,{total['fee'] / 100:.2f}", f"结算金额合计,{total['net'] / 100:.2f}"]
+    lines += [f"合计笔数,{len(rows)}", f"合计金额,{format_yuan(total['amount'])}",
+              f"手续费合计,{format_yuan(total['fee'])}", f"结算金额合计,{format_yuan(total['net'])}"]
     bank = tmp_path / "bank-20261122.csv"
     bank.write_bytes("\r\n".join(lines).encode("gbk") + b"\r\n")
     profile = tmp_path / "bank-gbk.toml"
