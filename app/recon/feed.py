@@ -40,7 +40,7 @@ class StatementFeed:
 
     def __init__(self, path: Path, profile: Profile, *, parallel: bool) -> None:
         self.summary: SummaryFigures | None = None
-        self._path, self._profile, self._parallel = path, profile, parallel
+        self._path, self._profile = path, profile
         self._reader = None if parallel else open_statement(path, profile)
         self._process: Any = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
