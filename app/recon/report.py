@@ -7,8 +7,10 @@ from pathlib import Path
 
 from app.amount import format_yuan
 from app.export import Column, write_table
+from app.recon.match import STATUS_EN, STATUS_ZH
 from app.recon.model import CLASS_ZH, CLASSES
 from app.recon.run import RunView, differences, item_json
+from app.txnlist import type_label
 from hal.document import text_width
 
 CLASS_EN = {"matched": "matched", "probable": "probable match (confirm)",
@@ -37,6 +39,8 @@ ITEM_COLUMNS = (
     Column("statement_status", "Statement status", "对账单状态", "text"),
     Column("fee_expected", "Fee expected", "应收手续费", "money"),
     Column("fee_statement", "Fee on statement", "对账单手续费", "money"),
+    Column("net_expected", "Net expected", "应得净额", "money"),
+    Column("net_statement", "Net on statement", "对账单净额", "money"),
     Column("detail_text", "Detail", "说明", "text"),
     Column("handled", "Resolution", "处理", "text"),
 )
@@ -98,6 +102,9 @@ def console_lines(view: RunView, language: str) -> list[str]:
         lines.extend(_item_line(i, language) for i in items)
         lines.append("处理: posterm recon resolve ITEM --note 说明" if zh else
                      "handle each: posterm recon resolve ITEM --note TEXT")
+    elif run.statement_lines == 0:
+        lines.append("对账单没有交易行: 未核对任何交易" if zh else
+                     "the statement has no transaction lines: nothing was checked")
     else:
         lines.append("全部相符" if zh else "every line matched")
     return lines
@@ -113,6 +120,11 @@ def write_report(view: RunView, path: Path, language: str) -> Path:
         item["stan"] = None if item["stan"] is None else f"{item['stan']:06d}"
         item["batch"] = None if item["batch"] is None else f"{item['batch']:06d}"
         item["detail_text"] = item["detail_zh"] if zh else item["detail"]
+        if item["type"]:
+            item["type"] = type_label(item["type"], language)
+        for side in ("journal_status", "statement_status"):
+            if item[side]:
+                item[side] = (STATUS_ZH if zh else STATUS_EN).get(item[side], item[side])
         item["handled"] = item["note"] or ""
         rows.append(item)
     footer = [(class_label(c, language), f"{int(run.counts.get(c, 0)):,}") for c in CLASSES]

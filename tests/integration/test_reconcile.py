@@ -252,6 +252,7 @@ def test_the_report_is_written_as_xlsx_csv_and_txt(day, tmp_path):
         for item in items:
             assert item["detail"] in text or item["detail_zh"] in text, (suffix, item)
         assert "999999999999" in text
+        assert "消费" in text and "已撤销" in text and "settled" not in text   # labels, not codes
 
 
 def test_bad_statement_files_give_one_line_naming_the_line_and_column(day, tmp_path):
