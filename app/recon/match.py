@@ -31,11 +31,11 @@ import gc
 import re
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date as Date
-from itertools import islice
+from itertools import islice, repeat
+from operator import and_, itemgetter
 
 from app.amount import format_yuan
 from app.recon.model import CLASSES, LineBlock, StatementLine, SummaryFigures, Unparseable
@@ -216,6 +216,8 @@ class Matcher:
         self._first: str | None = None
         self._last: str | None = None
         self._loose: list[StatementLine] = []        # ours, not matched by a key
+        self._keyed: list[StatementLine] = []        # ours, not found by RRN: by STAN later
+        self._due: dict[tuple[int, str], tuple[int, int]] = {}   # (amount, entry) -> fee, net
         self._items: list[Item] = []
         self._counts = dict.fromkeys(CLASSES, 0)
         self._finished = False
@@ -278,26 +280,45 @@ class Matcher:
             else:
                 by_rrn[rrn] = i
 
-    def _key_index(self) -> dict[int, int | list[int]]:
-        """(STAN, date) -> row(s), built the first time a line is not found by its RRN.
-
-        Built with comprehensions and dict(zip()) (C loops): a row-by-row loop over a
-        million rows took seconds. A key on several rows (a STAN reused the same day)
-        maps to all of them, in row order."""
-        day_of = {text: _day_number(text) or 0 for text in {local[:10] for local in self._local}}
-        codes = [(key >> 6) % 1_000_000 * 100_000_000 + day_of[local[:10]]
-                 for key, local in zip(self._key, self._local)]
-        index: dict[int, int | list[int]] = dict(zip(codes, range(len(codes))))
-        if len(index) != len(codes):
-            shared = {code for code, n in Counter(codes).items() if n > 1}
-            for i, code in enumerate(codes):
-                if code in shared:
-                    found = index[code]
-                    if isinstance(found, list):
-                        found.append(i)
-                    else:
-                        index[code] = [i]
+    def _key_index(self, stans: set[int]) -> dict[int, int | list[int]]:
+        """(STAN, date) -> row(s) of the rows with one of these STANs (those of the lines
+        not found by their RRN). A key on several rows (a STAN reused the same day) maps
+        to all of them, in row order."""
+        local = self._local
+        chosen = [i for i, key in enumerate(self._key) if (key >> 6) % 1_000_000 in stans]
+        day_of: dict[str, int] = {}
+        index: dict[int, int | list[int]] = {}
+        for i in chosen:
+            text = local[i][:10]
+            day = day_of.get(text)
+            if day is None:
+                day = day_of[text] = _day_number(text) or 0
+            code = (self._key[i] >> 6) % 1_000_000 * 100_000_000 + day
+            found = index.get(code)
+            if found is None:
+                index[code] = i
+            elif isinstance(found, list):
+                found.append(i)
+            else:
+                index[code] = [found, i]
         return index
+
+    def _match_by_key(self) -> None:
+        """The lines not found by their RRN, in file order, by (STAN, date[, batch]): after
+        every RRN, so that a line the acquirer printed twice, once with its RRN, is the
+        duplicate whichever comes first; the index covers only the STANs asked for."""
+        keyed, self._keyed = self._keyed, []
+        if not keyed:
+            return
+        self._by_key = self._key_index({line.stan for line in keyed if line.stan is not None})
+        for line in keyed:
+            i = self._find(line)
+            if i < 0:
+                self._loose.append(line)
+            elif self._fate[i]:
+                self._duplicate(i, line)
+            else:
+                self._pair(i, line, "matched")
 
     # ------------------------------------------------------------ the statement
 
@@ -332,7 +353,7 @@ class Matcher:
         by_rrn, more, fate, taker = self._by_rrn, self._rrn_more, self._fate, self._taker
         keys, amounts, entries = self._key, self._amount, self._entry
         rates, fixed, rate_of = self._fees._rates, self._fees._fixed, self._fees.ratio
-        tid, mid, loose = self._tid, self._mid, self._loose
+        tid, mid, loose, keyed = self._tid, self._mid, self._loose, self._keyed
         not_money, settled_mask, code = _NOT_MONEY, KEY_SETTLED_MASK, _CODE["matched"]
         c = block.columns
         n = len(block)
@@ -354,6 +375,8 @@ class Matcher:
             first, last = min(days), max(days)
             self._first = first if self._first is None else min(self._first, first)
             self._last = last if self._last is None else max(self._last, last)
+        if self._plainly_matched(block, list(map(by_rrn.get, c["rrn"]))):
+            return
         other = matched = 0
         numbers = block.numbers
         for k, (number, amount, fee, net, terminal, merchant, rrn, status) in enumerate(zip(
@@ -368,6 +391,9 @@ class Matcher:
             i = by_rrn.get(rrn, -1) if rrn else -1
             if i < 0 or (more and rrn in more):
                 line = block.line(k)
+                if i < 0:               # by STAN and date, at the end (``_match_by_key``)
+                    keyed.append(line)
+                    continue
                 i = self._find(line)
                 if i < 0:
                     loose.append(line)
@@ -397,6 +423,52 @@ class Matcher:
             self._pair(i, block.line(k), "matched")
         self._other += other
         self._counts["matched"] += matched
+
+    def _plainly_matched(self, block: LineBlock, rows: list[int | None]) -> bool:
+        """The common case decided for a whole block with C loops (itemgetter, map, list
+        equality) instead of a Python loop per line: every line found by its RRN on a free
+        row of its own, ours, settled on both sides, the same amount, and the fee and net
+        (where printed) what the rates give. Then all are matched; else False, and the
+        block goes line by line."""
+        c = block.columns
+        n = len(rows)
+        if n < 2 or None in rows or len(set(rows)) != n:
+            return False
+        if self._rrn_more and not self._rrn_more.keys().isdisjoint(c["rrn"]):
+            return False
+        if not (set(c["terminal_id"]) <= {self._tid, None}
+                and set(c["merchant_id"]) <= {self._mid, None}
+                and _NOT_MONEY.isdisjoint(c["status"])):
+            return False
+        pick = itemgetter(*rows)
+        if any(pick(self._fate)) or any(map(and_, pick(self._key), repeat(KEY_SETTLED_MASK))):
+            return False
+        amounts = c["amount"]
+        if tuple(amounts) != pick(self._amount):
+            return False
+        fees, nets = c["fee"], c["net"]
+        if fees.count(None) != n or nets.count(None) != n:
+            pairs = list(zip(amounts, pick(self._entry)))
+            known = self._due
+            if len(known) > 200_000:
+                known.clear()
+            due = list(map(known.get, pairs))
+            if None in due:
+                fee_net = self._fees.fee_net
+                for k, (pair, found) in enumerate(zip(pairs, due)):
+                    if found is None:
+                        due[k] = known[pair] = fee_net(*pair)
+            for printed, part in ((fees, 0), (nets, 1)):
+                if printed.count(None) == n:
+                    continue
+                if None in printed or printed != list(map(itemgetter(part), due)):
+                    return False
+        fate, taker, code = self._fate, self._taker, _CODE["matched"]
+        for i, number in zip(rows, block.numbers):
+            fate[i] = code
+            taker[i] = number
+        self._counts["matched"] += n
+        return True
 
     def _unparseable_line(self, item: Unparseable) -> None:
         self._unparseable += 1
@@ -429,7 +501,7 @@ class Matcher:
         if line.stan is None or line.date is None:
             return -1
         if self._by_key is None:
-            self._by_key = self._key_index()
+            return -1
         day = _day_number(line.date)
         found = None if day is None else self._by_key.get(line.stan * 100_000_000 + day)
         if found is None:
@@ -531,6 +603,7 @@ class Matcher:
         period = self._period
         if period is None and self._first is not None and self._last is not None:
             period = (self._first, self._last)
+        self._match_by_key()
         expected = self._expected_rows(period)
         self._probable(expected)
         for line in self._loose:

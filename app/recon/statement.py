@@ -48,6 +48,10 @@ _FAST_TIMES = {"%H:%M:%S": re.compile(r"(\d\d):(\d\d):(\d\d)"),
                "%H%M%S": re.compile(r"(\d\d)(\d\d)(\d\d)")}
 
 
+#: Yielded by ``items()`` after every unit of lines when the work is shared (``share``).
+UNIT_END: Any = type("UnitEnd", (), {"__repr__": lambda self: "UNIT_END"})()
+
+
 class StatementError(InputError):
     """The statement file cannot be read at all: one line naming the file, line and column."""
 
@@ -73,6 +77,9 @@ class StatementReader:
         self.summary_expected = profile.summary is not None
         #: Physical lines (rows of a sheet) read so far, header and summary included.
         self.lines_read = 0
+        #: (k, n): convert only the k-th of every n units of lines and mark the end of
+        #: every unit with UNIT_END (``_data``); None: every line, no marks.
+        self.share: tuple[int, int] | None = None
         self._cells = _Cells(profile)
         self._check_file()
 
@@ -235,6 +242,10 @@ class StatementReader:
 
     def _data(self, blocks: Iterator[tuple[list[int], list[Any]]],
               parse: _LineParser) -> Iterator[StatementLine | Unparseable]:
+        """The data lines, in units (a batch of plain lines, or a block that holds the
+        data's end). With ``share = (k, n)`` only every n-th unit from the k-th is converted
+        and yielded, and UNIT_END follows every unit, so that n readers of the same file
+        share the work and their parts can be put back in order."""
         profile = self.profile
         summary_of = self._summary_reader()
         end_at_blank = profile.end == "blank"
@@ -242,34 +253,54 @@ class StatementReader:
         if profile.footer_rows:
             blocks = _blocks_of(_holding_back(_rows_of(blocks), profile.footer_rows, footer))
         plain = self._plain_test(parse, summary_of)
+        mine, every = self.share or (0, 1)
+        marked = self.share is not None
+        unit = 0
         trailing = False
         for numbers, rows in blocks:
             if not trailing and plain(rows):
                 for start in range(0, len(rows), _BATCH):
-                    yield from parse.many(numbers[start:start + _BATCH],
-                                          rows[start:start + _BATCH])
+                    if unit % every == mine:
+                        yield from parse.many(numbers[start:start + _BATCH],
+                                              rows[start:start + _BATCH])
+                    unit += 1
+                    if marked:
+                        yield UNIT_END
                 continue
+            # A block holding the data's end: every reader follows it (the state it leaves
+            # decides what comes after), the unit's owner yields its lines.
+            out: list[StatementLine | Unparseable | LineBlock] = []
             kept: list[int] = []
             batch: list[Any] = []
             for number, row in zip(numbers, rows):
                 if trailing:
-                    yield from self._trailing(number, row, parse, summary_of)
+                    out.extend(self._trailing(number, row, parse, summary_of))
                     continue
                 if _blank(row):
                     trailing = end_at_blank
                 elif self._ends_data(row, parse, summary_of):
-                    yield from parse.many(kept, batch)
+                    out.extend(parse.many(kept, batch))
                     kept, batch, trailing = [], [], True
-                    yield from self._trailing(number, row, parse, summary_of)
+                    out.extend(self._trailing(number, row, parse, summary_of))
                 else:
                     kept.append(number)
                     batch.append(row)
                 if trailing or len(batch) >= _BATCH:
-                    yield from parse.many(kept, batch)
+                    out.extend(parse.many(kept, batch))
                     kept, batch = [], []
-            yield from parse.many(kept, batch)
+            out.extend(parse.many(kept, batch))
+            if unit % every == mine:
+                yield from out
+            unit += 1
+            if marked:
+                yield UNIT_END
+        out = []
         for number, row in footer:
-            yield from self._trailing(number, row, parse, summary_of)
+            out.extend(self._trailing(number, row, parse, summary_of))
+        if unit % every == mine:
+            yield from out
+        if marked:
+            yield UNIT_END
 
     def _ends_data(self, row: Any, parse: _LineParser,
                    summary_of: Callable[[Any], dict[str, Any] | None] | None) -> bool:

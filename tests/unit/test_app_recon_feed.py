@@ -1,6 +1,6 @@
-"""The statement feed: a statement read by a second process arrives at the matcher exactly
-as when read here (same lines, same order, same summary), and a problem found by that
-process arrives as the same one-line error."""
+"""The statement feed: a statement read by two processes sharing the work arrives at the
+matcher exactly as when read here (same lines, same order, same summary), and a problem
+they find arrives as the same one-line error."""
 
 from __future__ import annotations
 
@@ -32,19 +32,20 @@ def _statement(path: Path, n: int, *, bad_line: int | None = None,
     return path
 
 
-def _lines(path: Path, *, parallel: bool) -> tuple[list, object]:
+def _lines(path: Path, *, parallel: bool, readers: int = 2) -> tuple[list, object]:
     profile = load_profile(None, path)
     out: list[StatementLine | Unparseable] = []
-    with StatementFeed(path, profile, parallel=parallel) as feed:
+    with StatementFeed(path, profile, parallel=parallel, readers=readers) as feed:
         for item in feed.items():
             out.extend(item.lines() if isinstance(item, LineBlock) else [item])
         return out, feed.summary
 
 
-def test_a_statement_read_by_a_second_process_is_the_same_as_read_here(tmp_path):
+@pytest.mark.parametrize("readers", [1, 2, 3])
+def test_a_statement_read_by_reading_processes_is_the_same_as_read_here(tmp_path, readers):
     stmt = _statement(tmp_path / "s.csv", 40_000, bad_line=12_345)
     here, summary_here = _lines(stmt, parallel=False)
-    there, summary_there = _lines(stmt, parallel=True)
+    there, summary_there = _lines(stmt, parallel=True, readers=readers)
     assert len(here) == 40_000
     assert there == here and summary_there == summary_here
     assert summary_here is not None and summary_here.count == 40_000
@@ -69,9 +70,9 @@ def test_an_error_in_the_reading_process_is_the_same_one_line_error(tmp_path):
     assert "gbk.csv" in errors[0] and "line " in errors[0] and "\n" not in errors[0]
 
 
-def test_leaving_early_stops_the_reading_process(tmp_path):
+def test_leaving_early_stops_the_reading_processes(tmp_path):
     stmt = _statement(tmp_path / "s.csv", 50_000)
-    with StatementFeed(stmt, load_profile(None, stmt), parallel=True) as feed:
+    with StatementFeed(stmt, load_profile(None, stmt), parallel=True, readers=2) as feed:
         next(iter(feed.items()))
-        process = feed._process
-    assert not process.is_alive()
+        processes = list(feed._processes)
+    assert len(processes) == 2 and not any(p.is_alive() for p in processes)
