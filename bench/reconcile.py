@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from app import config as config_mod
+from app.amount import format_yuan
 from app.provision import init
 from bench.recon_data import fill_journal, statement_rows
 from storage.keyfile import load_key_file
@@ -42,11 +43,6 @@ HEADER = ("merchant_id,terminal_id,txn_date,txn_time,stan,batch,rrn,auth_code,ca
 TYPE_ZH = {"sale": "消费", "completion": "预授权完成", "offline_sale": "离线消费", "refund": "退货"}
 #: Every this-many-th line is changed, one kind of change after another.
 EDIT_EVERY = 10_007
-
-
-def _yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def write_statement(path: Path, count: int, seed: int) -> dict[str, int]:
@@ -81,11 +77,11 @@ def write_statement(path: Path, count: int, seed: int) -> dict[str, int]:
             out.write(f"{line.merchant_id},{line.terminal_id},{line.date},{line.time},"
                       f"{line.stan:06d},{line.batch:06d},{line.rrn},{line.auth_code},"
                       f"{line.card_masked},{line.txn_type},{TYPE_ZH[line.txn_type]},{status},"
-                      f"{_yuan(amount)},{_yuan(fee)},{_yuan(net)},{line.settlement_date}\r\n")
+                      f"{format_yuan(amount)},{format_yuan(fee)},{format_yuan(net)},{line.settlement_date}\r\n")
             n, amount_sum, fee_sum, net_sum = (n + 1, amount_sum + amount, fee_sum + fee,
                                                net_sum + net)
-        out.write(f"\r\nsummary,count,amount,fee,net\r\ntotal,{n},{_yuan(amount_sum)},"
-                  f"{_yuan(fee_sum)},{_yuan(net_sum)}\r\n")
+        out.write(f"\r\nsummary,count,amount,fee,net\r\ntotal,{n},{format_yuan(amount_sum)},"
+                  f"{format_yuan(fee_sum)},{format_yuan(net_sum)}\r\n")
     return edits
 
 

@@ -347,14 +347,11 @@ class Matcher:
             self._feed_block(LineBlock.of(single))
 
     def _feed_block(self, block: LineBlock) -> None:
-        """The matching loop. The common case — a line found by its RRN, agreeing in
-        status, amount, fee and net — is decided inline with local names; everything else
-        makes the line an object (``block.line``) and goes through ``_pair``."""
-        by_rrn, more, fate, taker = self._by_rrn, self._rrn_more, self._fate, self._taker
-        keys, amounts, entries = self._key, self._amount, self._entry
-        rates, fixed, rate_of = self._fees._rates, self._fees._fixed, self._fees.ratio
+        """The matching of a block: its sums and dates, then the common case for the whole
+        block at once (``_plainly_matched``); a block holding any difference goes line by
+        line, each line an object (``block.line``) classed by ``_pair``."""
+        by_rrn, more, fate = self._by_rrn, self._rrn_more, self._fate
         tid, mid, loose, keyed = self._tid, self._mid, self._loose, self._keyed
-        not_money, settled_mask, code = _NOT_MONEY, KEY_SETTLED_MASK, _CODE["matched"]
         c = block.columns
         n = len(block)
         self._lines += n
@@ -377,11 +374,9 @@ class Matcher:
             self._last = last if self._last is None else max(self._last, last)
         if self._plainly_matched(block, list(map(by_rrn.get, c["rrn"]))):
             return
-        other = matched = 0
-        numbers = block.numbers
-        for k, (number, amount, fee, net, terminal, merchant, rrn, status) in enumerate(zip(
-                numbers, amounts_in, fees_in, nets_in, terminals, c["merchant_id"],
-                c["rrn"], c["status"])):
+        other = 0
+        for k, (terminal, merchant, rrn) in enumerate(zip(terminals, c["merchant_id"],
+                                                          c["rrn"])):
             if terminal is not None and terminal != tid:
                 other += 1
                 continue
@@ -401,28 +396,8 @@ class Matcher:
             if fate[i]:
                 self._duplicate(i, block.line(k))
                 continue
-            if amount == amounts[i] and status not in not_money \
-                    and not keys[i] & settled_mask:
-                if fee is None and net is None:
-                    fate[i] = code
-                    taker[i] = number
-                    matched += 1
-                    continue
-                ratio = rates.get(entries[i]) or rate_of(entries[i])
-                if amount < 0:
-                    cut = (-amount * ratio[0] + ratio[2]) // ratio[1]
-                    due, paid = -cut, amount + cut
-                else:
-                    due = (amount * ratio[0] + ratio[2]) // ratio[1] + fixed
-                    paid = amount - due
-                if (fee is None or fee == due) and (net is None or net == paid):
-                    fate[i] = code
-                    taker[i] = number
-                    matched += 1
-                    continue
             self._pair(i, block.line(k), "matched")
         self._other += other
-        self._counts["matched"] += matched
 
     def _plainly_matched(self, block: LineBlock, rows: list[int | None]) -> bool:
         """The common case decided for a whole block with C loops (itemgetter, map, list

@@ -9,7 +9,7 @@ from app.amount import format_yuan
 from app.export import Column, write_table
 from app.recon.match import STATUS_EN, STATUS_ZH
 from app.recon.model import CLASS_ZH, CLASSES
-from app.recon.run import RunView, differences, item_json
+from app.recon.run import RunView, item_json
 from app.txnlist import type_label
 from hal.document import text_width
 
@@ -94,7 +94,7 @@ def console_lines(view: RunView, language: str) -> list[str]:
     lines.append(("合计核对: " if zh else "summary check: ") + (check_zh if zh else check_en))
     if run.summary_check == "mismatch":
         lines.append("  " + (run.summary or {}).get("detail_zh" if zh else "detail", ""))
-    items = [item_json(i) for i in differences(view)]
+    items = [item_json(i) for i in view.items]
     if items:
         open_items = sum(1 for i in items if not i["resolved"])
         lines.append(f"差错 {len(items)} 条, 未处理 {open_items} 条:" if zh else
@@ -115,7 +115,7 @@ def write_report(view: RunView, path: Path, language: str) -> Path:
     zh = language == "zh"
     run = view.run
     rows = []
-    for item in (item_json(i) for i in differences(view)):
+    for item in (item_json(i) for i in view.items):
         item["class_label"] = class_label(item["class"], language)
         item["stan"] = None if item["stan"] is None else f"{item['stan']:06d}"
         item["batch"] = None if item["batch"] is None else f"{item['batch']:06d}"

@@ -154,13 +154,6 @@ def resolve(term: Terminal, item_id: int, *, note: str, supervisor_password: str
     return book.resolve(item_id, note=note.strip(), actor=code)
 
 
-def differences(view: RunView) -> list[ReconItem]:
-    """The run's items in report order (class, then statement line, then journal id)."""
-    order = {c: i for i, c in enumerate(CLASSES)}
-    return sorted(view.items, key=lambda i: (order.get(i.cls, 99), i.line_no or 0,
-                                             i.txn_id or 0))
-
-
 def item_json(item: ReconItem) -> dict[str, Any]:
     return {"id": item.id, "class": item.cls, "line": item.line_no, "txn_id": item.txn_id,
             "terminal_id": item.terminal_id, "batch": item.batch, "stan": item.stan,
@@ -185,4 +178,4 @@ def view_json(view: RunView) -> dict[str, Any]:
             "statement_lines": run.statement_lines, "journal_rows": run.journal_rows,
             "other_terminal_lines": run.other_terminal_lines,
             "created_local": run.created_local,
-            "items": [item_json(i) for i in differences(view)]}
+            "items": [item_json(i) for i in view.items]}
