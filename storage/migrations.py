@@ -264,6 +264,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX recon_items_run_class ON recon_items (run_id, class)",
         ),
     ),
+    Migration(
+        6,
+        "operators: lockout after wrong passwords, first-use and periodic password change",
+        (
+            # active = 0: removed (the row stays, transactions and audit rows name the code).
+            """ALTER TABLE operators ADD COLUMN active INTEGER NOT NULL DEFAULT 1
+                CHECK (active IN (0, 1))""",
+            # 1: the password was set by someone else (a default, a reset) and must be changed
+            # at the next sign-on.
+            """ALTER TABLE operators ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0
+                CHECK (must_change IN (0, 1))""",
+            # Wrong passwords in a row; reaching the configured limit sets locked_until.
+            """ALTER TABLE operators ADD COLUMN failed_count INTEGER NOT NULL DEFAULT 0
+                CHECK (failed_count >= 0)""",
+            "ALTER TABLE operators ADD COLUMN locked_until_utc TEXT",
+            "ALTER TABLE operators ADD COLUMN locked_until_local TEXT",
+            "ALTER TABLE operators ADD COLUMN password_changed_utc TEXT",
+            "ALTER TABLE operators ADD COLUMN password_changed_local TEXT",
+            "ALTER TABLE operators ADD COLUMN last_signon_utc TEXT",
+            "ALTER TABLE operators ADD COLUMN last_signon_local TEXT",
+            """UPDATE operators SET password_changed_utc = updated_utc,
+                password_changed_local = updated_local""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
