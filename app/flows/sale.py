@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.amount import format_yuan
@@ -29,6 +30,17 @@ from sync.responses import rule
 from sync.txntypes import TxnType
 
 log = logging.getLogger(__name__)
+
+#: What a sale is doing, for a screen that shows it (``on_step``): waiting for the card, the
+#: card read, the PIN on the PIN pad, the host asked, the slips printing.
+STEP_CARD, STEP_CARD_READ, STEP_PIN, STEP_HOST, STEP_PRINT = ("card", "card_read", "pin",
+                                                             "host", "print")
+Step = Callable[[str], None]
+
+
+def _no_step(step: str) -> None:
+    pass
+
 
 #: Journal extras the sale's JSON shows (chip and tap; fallback for a swipe after the chip).
 EMV_JSON = ("aid", "label", "tvr", "tsi", "atc", "cryptogram", "cryptogram_type", "cvm",
@@ -74,24 +86,28 @@ def _next_sequence(term: Terminal) -> int:
 
 def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = None,
              pin: str | None = None, timeout: float = 30.0,
-             chooser: Chooser | None = None) -> SaleOutcome:
+             chooser: Chooser | None = None, on_step: Step | None = None) -> SaleOutcome:
     """One sale from card to receipt; the journal holds every step before the next.
 
     ``chooser`` lets the cashier UI ask the cardholder which application to use when the
-    card has several; without it the highest priority one is taken.
+    card has several; without it the highest priority one is taken. ``on_step`` hears
+    each STEP_* as the sale reaches it (the cashier UI shows them).
     """
+    step = on_step or _no_step
     check_single_limit(term, amount)
     devices = term.devices
     present_test_card(term, card_profile, pin)
     params = params_from_config(term.config["emv"], term.config["terminal"])
     if not _offline_room(term, amount):
         params = dataclasses.replace(params, floor_limit=0)    # the caps are reached: online
+    step(STEP_CARD)
     with open_card(devices, interface=card_profile.interface if card_profile else None,
                    amount=amount, timeout=timeout, params=params, chooser=chooser,
                    sequence=_next_sequence(term)) as card_session:
+        step(STEP_CARD_READ)
         if card_session.kernel is None:
-            return _swipe_sale(term, card_session.card, amount, pin)
-        return _emv_sale(term, card_session, amount)
+            return _swipe_sale(term, card_session.card, amount, pin, step)
+        return _emv_sale(term, card_session, amount, step)
 
 
 #: 60.4 terminal reading capability 5 (chip and stripe) + 60.5 IC condition code 2 (the
@@ -99,11 +115,16 @@ def run_sale(term: Terminal, amount: int, *, card_profile: TestCard | None = Non
 FALLBACK_F60 = "52"
 
 
-def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None) -> SaleOutcome:
+def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None,
+                step: Step = _no_step) -> SaleOutcome:
     session = term.session
     session.ensure_signed_on()          # the PIN pad needs this sign-on's PIN key
-    pin_block = capture_pin(term, card.pan, amount) if needs_pin(card, pin is not None) else None
+    pin_block = None
+    if needs_pin(card, pin is not None):
+        step(STEP_PIN)
+        pin_block = capture_pin(term, card.pan, amount)
     extra = {"fallback": True} if card.fallback else None
+    step(STEP_HOST)
     result = session.authorize(
         TxnType.SALE,
         CardForHost(pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode(
@@ -111,11 +132,20 @@ def _swipe_sale(term: Terminal, card: CardData, amount: int, pin: str | None) ->
             track3=card.track3, f60_extension=FALLBACK_F60 if card.fallback else None),
         amount, pin_block=pin_block, extra=extra)
     fault_point("after_commit")
-    errors = print_slips(term, result.record) if result.approved else []
+    errors = _print(term, result, step)
     return SaleOutcome(result, card, errors)
 
 
-def _emv_sale(term: Terminal, card_session: CardSession, amount: int) -> SaleOutcome:
+def _print(term: Terminal, result: OnlineResult, step: Step) -> list[str]:
+    """The slips of an approved sale (what failed to print); nothing for a decline."""
+    if not result.approved:
+        return []
+    step(STEP_PRINT)
+    return print_slips(term, result.record)
+
+
+def _emv_sale(term: Terminal, card_session: CardSession, amount: int,
+              step: Step = _no_step) -> SaleOutcome:
     """Chip or tap: the kernel's checks, the PIN when the CVM asks for it, the cryptogram,
     the host, and (chip) the second GENERATE AC; a card that declines after the host
     approved gets the sale reversed (reason 06)."""
@@ -128,12 +158,14 @@ def _emv_sale(term: Terminal, card_session: CardSession, amount: int) -> SaleOut
     pin_block = None
     if cvm.online_pin and not kernel.contactless:
         session.ensure_signed_on()
+        step(STEP_PIN)
         pin_block = capture_pin(term, card.pan, amount)
     ac = kernel.cryptogram()            # CardDeclined when the card answers AAC
     if kernel.contactless:
         card_session.release()          # the card may leave the field now
         if cvm.online_pin:
             session.ensure_signed_on()
+            step(STEP_PIN)
             pin_block = capture_pin(term, card.pan, amount)
     host_card = CardForHost(
         pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode(pin_block is not None),
@@ -142,7 +174,9 @@ def _emv_sale(term: Terminal, card_session: CardSession, amount: int) -> SaleOut
     if ac.kind == TC:
         # The card agreed to an offline approval (below the floor limit): store and forward.
         record = session.approve_offline(host_card, amount, extra=kernel.receipt_data())
+        step(STEP_PRINT)
         return SaleOutcome(OnlineResult(record, {}), card, print_slips(term, record))
+    step(STEP_HOST)
     try:
         result = session.authorize(TxnType.SALE, host_card, amount, pin_block=pin_block,
                                    extra=kernel.receipt_data())
@@ -155,6 +189,8 @@ def _emv_sale(term: Terminal, card_session: CardSession, amount: int) -> SaleOut
     else:
         record = _complete_on_card(term, kernel, result)
     fault_point("after_commit")
+    if result.approved:
+        step(STEP_PRINT)
     errors = print_slips(term, record) if result.approved else []
     return SaleOutcome(result, card, errors)
 
