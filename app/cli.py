@@ -18,7 +18,13 @@ from typing import Any
 
 import click
 
-from app.errors import EXIT_DECLINED, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE, AppError
+from app.errors import (
+    EXIT_DECLINED,
+    EXIT_INTERNAL,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    exit_code_for,
+)
 
 log = logging.getLogger("app.cli")
 
@@ -26,24 +32,6 @@ log = logging.getLogger("app.cli")
 def _default_data_dir() -> Path:
     import platformdirs
     return Path(platformdirs.user_data_dir("posterm"))
-
-
-def _exit_code(exc: BaseException) -> int | None:
-    """The exit code for an error of any layer, or None for a bug."""
-    from hal.errors import DeviceError, DeviceURLError
-    from storage.errors import StorageError
-    from sync.errors import HostTimeout, HostUnreachable, MacError, SyncError
-    if isinstance(exc, AppError):
-        return exc.exit_code
-    if isinstance(exc, DeviceURLError):
-        return EXIT_USAGE
-    if isinstance(exc, (DeviceError, HostUnreachable, HostTimeout, MacError)):
-        return EXIT_UNREACHABLE
-    if isinstance(exc, SyncError):
-        return EXIT_DECLINED
-    if isinstance(exc, StorageError):
-        return EXIT_USAGE
-    return None
 
 
 def _fail(message: str, code: int, as_json: bool) -> None:
@@ -66,7 +54,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             _fail("interrupted", EXIT_USAGE, as_json)
         except Exception as exc:  # the one place every error becomes a line for a person
-            code = _exit_code(exc)
+            code = exit_code_for(exc)
             if code is None:
                 log.exception("internal error")
                 _fail(f"internal error: {type(exc).__name__}: {exc} (details in the log file)",
@@ -89,7 +77,8 @@ def _print_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path),
               envvar="POSTERM_DATA", help="Data directory (default: the user's data directory; "
               "or POSTERM_DATA).")
@@ -97,10 +86,24 @@ def _print_json(obj: Any) -> None:
 @click.version_option("0.1.0", prog_name="posterm")
 @click.pass_context
 def cli(ctx: click.Context, data: Path | None, verbose: bool) -> None:
-    """posterm: a card-payment terminal (UnionPay POS dialect) for Linux POS boxes."""
+    """posterm: a card-payment terminal (UnionPay POS dialect) for Linux POS boxes.
+
+    Without a command it opens the cashier app (as ``posterm ui``)."""
     ctx.ensure_object(dict)
     ctx.obj["data"] = data or _default_data_dir()
     ctx.obj["verbose"] = verbose
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(ui)
+
+
+@cli.command()
+@click.pass_context
+@guarded
+def ui(ctx: click.Context) -> None:
+    """The cashier app (Textual): sign-on, sale, void, settlement with the keyboard; on a
+    fresh machine it sets up mock devices and starts the bundled host simulator itself."""
+    from app.ui import run_app
+    sys.exit(run_app(ctx.obj["data"], verbose=ctx.obj["verbose"]))
 
 
 @cli.command()

@@ -1,4 +1,6 @@
-"""The app layer's exceptions and the exit code each one means for the CLI."""
+"""The app layer's exceptions and the exit code each one means for the CLI (and for the
+cashier UI, which shows every error as one line).
+"""
 
 EXIT_OK = 0
 EXIT_DECLINED = 1      # declined, or a business refusal
@@ -23,3 +25,22 @@ class InputError(AppError):
 
 class Refused(AppError):
     exit_code = EXIT_DECLINED
+
+
+def exit_code_for(exc: BaseException) -> int | None:
+    """The exit code for an error of any layer, or None for a bug. The CLI exits with it;
+    the cashier UI picks the hint it shows beside the error's line by it."""
+    from hal.errors import DeviceError, DeviceURLError
+    from storage.errors import StorageError
+    from sync.errors import HostTimeout, HostUnreachable, MacError, SyncError
+    if isinstance(exc, AppError):
+        return exc.exit_code
+    if isinstance(exc, DeviceURLError):
+        return EXIT_USAGE
+    if isinstance(exc, (DeviceError, HostUnreachable, HostTimeout, MacError)):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, SyncError):
+        return EXIT_DECLINED
+    if isinstance(exc, StorageError):
+        return EXIT_USAGE
+    return None
