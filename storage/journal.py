@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import sqlite_utils
 
@@ -27,9 +27,12 @@ from storage import audit as audit_log
 from storage.errors import CorruptDatabase, InvalidTransition, StorageError
 from storage.migrations import migrate
 from storage.pan import CardDataProtector, mask_pan
-from storage.passwords import check_password, hash_password
+from storage.passwords import check_password
 from storage.settlements import SettlementBook
 from storage.timestamps import Clock, stamp, utc_now
+
+if TYPE_CHECKING:
+    from storage.operators import OperatorBook
 
 logger = logging.getLogger(__name__)
 
@@ -664,27 +667,28 @@ class Journal:
 
     # ------------------------------------------------------------ operators
 
-    def set_operator(self, code: str, *, role: str, name: str, password: str) -> None:
-        """Create or change an operator; only the password's salted scrypt hash is kept."""
+    @cached_property
+    def operators(self) -> OperatorBook:
+        """The operators: codes, password hashes, lockout, password age (storage/operators.py)."""
+        from storage.operators import OperatorBook
+        return OperatorBook(self)
+
+    def set_operator(self, code: str, *, role: str, name: str, password: str,
+                     must_change: bool = False) -> None:
+        """Create or overwrite an operator; only the password's salted scrypt hash is kept.
+        The role must be the code's (99 supervisor, 01-98 cashier)."""
         if role not in ("cashier", "supervisor"):
             raise ValueError("role must be cashier or supervisor")
-        when = self._now()
-        hashed = hash_password(password)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO operators (code, role, name, password_hash, created_utc,"
-                " created_local, updated_utc, updated_local) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (code) DO UPDATE SET role = excluded.role, name = excluded.name,"
-                " password_hash = excluded.password_hash, updated_utc = excluded.updated_utc,"
-                " updated_local = excluded.updated_local",
-                (code, role, name, hashed, when[0], when[1], when[0], when[1]))
-            self._audit(conn, "operator.set", "system", {"code": code, "role": role}, when)
+        self.operators.put(code, role=role, name=name, password=password,
+                           must_change=must_change)
 
     def check_supervisor(self, password: str) -> str | None:
-        """The code of the supervisor whose password this is, or None."""
+        """The code of the (active) supervisor whose password this is, or None. Counts no
+        failure: app.supervisor.approve goes through the operator book's lockout instead."""
         with self._read() as conn:
             rows = conn.execute("SELECT code, password_hash FROM operators"
-                                " WHERE role = 'supervisor' ORDER BY code").fetchall()
+                                " WHERE role = 'supervisor' AND active = 1"
+                                " ORDER BY code").fetchall()
         return next((code for code, stored in rows if check_password(password, stored)), None)
 
     def annotate(self, txn_id: int, extra: dict) -> TransactionRecord:
