@@ -209,6 +209,20 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "warn_open_hours": Setting(24, _int_range(0, 720),
                                    "hours a batch may stay open before a warning, 0 = never"),
     },
+    "operators": {
+        "max_failures": Setting(5, _int_range(1, 20),
+                                "wrong passwords in a row that lock an operator, 1 to 20"),
+        "lock_minutes": Setting(15, _int_range(1, 1440),
+                                "minutes an operator stays locked, 1 to 1440"),
+        "password_days": Setting(0, _int_range(0, 3650),
+                                 "days a password lasts before it must be changed, "
+                                 "0 to 3650 (0 = no periodic change)"),
+        "cashier_min_length": Setting(4, _int_range(4, 32),
+                                      "the shortest cashier password, 4 to 32 characters"),
+        "supervisor_min_length": Setting(6, _int_range(6, 64),
+                                         "the shortest supervisor password, 6 to 64 "
+                                         "characters"),
+    },
 }
 
 
