@@ -352,31 +352,31 @@ class Matcher:
         line, each line an object (``block.line``) classed by ``_pair``."""
         by_rrn, more, fate = self._by_rrn, self._rrn_more, self._fate
         tid, mid, loose, keyed = self._tid, self._mid, self._loose, self._keyed
-        c = block.columns
+        column = block.column
         n = len(block)
         self._lines += n
-        amounts_in = c["amount"]
-        fees_in, nets_in = c["fee"], c["net"]
+        amounts_in = column("amount")
+        fees_in, nets_in = column("fee"), column("net")
         sums = self._sum
         sums[0] += n
         sums[1] += sum(amounts_in)
         sums[2] += sum(filter(None, fees_in))
         sums[3] += sum(filter(None, nets_in))
-        terminals = c["terminal_id"]
+        terminals = column("terminal_id")
         if set(terminals) <= {tid, None}:
-            days = [d for d in set(c["date"]) if d is not None]
+            days = [d for d in set(column("date")) if d is not None]
         else:                   # the period comes from our terminal's lines only
-            days = [d for d, t in zip(c["date"], terminals)
+            days = [d for d, t in zip(column("date"), terminals)
                     if d is not None and (t is None or t == tid)]
         if days:
             first, last = min(days), max(days)
             self._first = first if self._first is None else min(self._first, first)
             self._last = last if self._last is None else max(self._last, last)
-        if self._plainly_matched(block, list(map(by_rrn.get, c["rrn"]))):
+        if self._plainly_matched(block, list(map(by_rrn.get, column("rrn")))):
             return
         other = 0
-        for k, (terminal, merchant, rrn) in enumerate(zip(terminals, c["merchant_id"],
-                                                          c["rrn"])):
+        for k, (terminal, merchant, rrn) in enumerate(zip(terminals, column("merchant_id"),
+                                                          column("rrn"))):
             if terminal is not None and terminal != tid:
                 other += 1
                 continue
@@ -405,23 +405,23 @@ class Matcher:
         row of its own, ours, settled on both sides, the same amount, and the fee and net
         (where printed) what the rates give. Then all are matched; else False, and the
         block goes line by line."""
-        c = block.columns
+        column = block.column
         n = len(rows)
         if n < 2 or None in rows or len(set(rows)) != n:
             return False
-        if self._rrn_more and not self._rrn_more.keys().isdisjoint(c["rrn"]):
+        if self._rrn_more and not self._rrn_more.keys().isdisjoint(column("rrn")):
             return False
-        if not (set(c["terminal_id"]) <= {self._tid, None}
-                and set(c["merchant_id"]) <= {self._mid, None}
-                and _NOT_MONEY.isdisjoint(c["status"])):
+        if not (set(column("terminal_id")) <= {self._tid, None}
+                and set(column("merchant_id")) <= {self._mid, None}
+                and _NOT_MONEY.isdisjoint(column("status"))):
             return False
         pick = itemgetter(*rows)
         if any(pick(self._fate)) or any(map(and_, pick(self._key), repeat(KEY_SETTLED_MASK))):
             return False
-        amounts = c["amount"]
+        amounts = column("amount")
         if tuple(amounts) != pick(self._amount):
             return False
-        fees, nets = c["fee"], c["net"]
+        fees, nets = column("fee"), column("net")
         if fees.count(None) != n or nets.count(None) != n:
             pairs = list(zip(amounts, pick(self._entry)))
             known = self._due

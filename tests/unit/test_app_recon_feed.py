@@ -76,3 +76,36 @@ def test_leaving_early_stops_the_reading_processes(tmp_path):
         next(iter(feed.items()))
         processes = list(feed._processes)
     assert len(processes) == 2 and not any(p.is_alive() for p in processes)
+
+
+def test_a_block_pickled_comes_back_the_same_whatever_its_columns_hold():
+    """A block's columns travel packed (one value repeated, integers as bytes, texts joined)
+    or as they are (None among values, a NUL inside a text, a number too big for 64 bits):
+    each comes back equal, column by column and line by line."""
+    import pickle
+
+    from app.recon.model import LINE_FIELDS
+
+    columns = {name: [None, None, None] for name in LINE_FIELDS}
+    columns.update({
+        "amount": [100, -250, 2**63 + 1],                  # too big for an array: as is
+        "terminal_id": ["12345678"] * 3,                    # one value repeated
+        "merchant_id": ["898110048990001", None, "898110048990001"],   # None among texts
+        "date": ["2026-11-20", "2026-11-21", "2026-11-20"],
+        "rrn": ["000000000001", "a\x00b", ""],            # a NUL inside: as is
+        "time": ["14:00:00", "", "23:59:59"],              # an empty text is kept empty
+        "stan": [1, 2, 3],
+        "fee": [1, None, 3],
+    })
+    block = LineBlock([2, 3, 5], columns)
+    back = pickle.loads(pickle.dumps(block, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.numbers == [2, 3, 5]
+    assert back.column("stan") == [1, 2, 3] and back.column("rrn") == ["000000000001", "a\x00b", ""]
+    assert back.columns == columns
+    assert back.lines() == block.lines()
+    # a block pickled again after some columns were rebuilt still holds all of them
+    again = pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(block)), protocol=5))
+    again.column("amount")
+    assert pickle.loads(pickle.dumps(again)).columns == columns
+    empty = pickle.loads(pickle.dumps(LineBlock([], {name: [] for name in LINE_FIELDS})))
+    assert len(empty) == 0 and empty.lines() == []
