@@ -139,7 +139,8 @@ def init(ctx: click.Context, init_data: Path | None, host: str | None, host_data
         else:
             supervisor = generated = secrets.token_urlsafe(9)
     result = do_init(data_dir, host=host, host_data=host_data, force=force,
-                     supervisor_password=supervisor, overrides={
+                     supervisor_password=supervisor,
+                     supervisor_must_change=generated is not None, overrides={
         "terminal": {"terminal_id": terminal_id, "merchant_id": merchant_id,
                      "merchant_name": merchant_name, "language": language}})
     if generated is not None:
@@ -829,6 +830,7 @@ def demo(keep: Path | None) -> None:
 
 
 from app import (
+    operator_commands,  # noqa: F401 - registers signin, operator
     recon_commands,  # noqa: F401 - registers reconcile, recon
     settle_commands,  # noqa: F401 - registers settle, report, signoff, watch
 )

@@ -16,18 +16,21 @@ from pathlib import Path
 
 from app import config as config_mod
 from app.errors import ConfigError
+from app.operators import DEFAULT_CASHIER_CODE, DEFAULT_CASHIER_PASSWORD, SUPERVISOR_CODE
 from storage.journal import Journal
 from storage.keyfile import create_key_file, load_key_file
 from sync.online import KEY_TMK
 
-#: The supervisor's operator code (the cashier's is terminal.operator).
-SUPERVISOR_CODE = "99"
-
 
 def init(data_dir: Path, *, host: str | None, host_data: Path | None, force: bool,
          supervisor_password: str, overrides: dict[str, dict[str, object]] | None = None,
-         ) -> dict[str, object]:
-    """Create the data directory's files; refuses to overwrite an existing one without force."""
+         supervisor_must_change: bool = False) -> dict[str, object]:
+    """Create the data directory's files; refuses to overwrite an existing one without force.
+
+    The journal gets supervisor 99 with ``supervisor_password`` (to be changed at first use
+    when ``supervisor_must_change``: a generated one) and cashier 01 with the initial
+    password 0000, which must be changed at the first sign-on (docs/operators.md).
+    """
     cfg_path = data_dir / config_mod.CONFIG_NAME
     if cfg_path.exists() and not force:
         raise ConfigError(f"{cfg_path} already exists: use --force to start afresh")
@@ -37,6 +40,10 @@ def init(data_dir: Path, *, host: str | None, host_data: Path | None, force: boo
     if host is not None:
         values["host"]["address"] = host
     values = config_mod.validate(values, source="posterm init")
+    need = values["operators"]["supervisor_min_length"]
+    if len(supervisor_password) < need:
+        raise ConfigError(f"the supervisor password needs at least {need} characters "
+                          f"(主管密码至少 {need} 位)")
     data_dir.mkdir(parents=True, exist_ok=True)
     if force:
         for name in (config_mod.DB_NAME, config_mod.DB_NAME + "-wal", config_mod.DB_NAME + "-shm",
@@ -49,7 +56,9 @@ def init(data_dir: Path, *, host: str | None, host_data: Path | None, force: boo
     try:
         journal.put_key(KEY_TMK, tmk)
         journal.set_operator(SUPERVISOR_CODE, role="supervisor", name="Supervisor 主管",
-                             password=supervisor_password)
+                             password=supervisor_password, must_change=supervisor_must_change)
+        journal.set_operator(DEFAULT_CASHIER_CODE, role="cashier", name="Cashier 收银员 01",
+                             password=DEFAULT_CASHIER_PASSWORD, must_change=True)
         journal.audit("terminal.init", actor="init",
                       detail={"terminal_id": values["terminal"]["terminal_id"],
                               "provisioned_on_host": host_data is not None})
