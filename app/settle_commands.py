@@ -1,4 +1,4 @@
-"""``posterm settle``, ``report last-settlement``, ``signoff`` and ``watch`` (auto-settlement).
+"""``posterm settle``, ``report last-settlement``, ``report day``, ``signoff`` and ``watch`` (auto-settlement).
 
 Registered on the main group by ``app.cli``; same contract: one line per failure, exit 0
 only when the day ends balanced (directly or after the batch upload).
@@ -94,7 +94,7 @@ def _echo_outcome(outcome, language: str) -> None:
 
 @cli.group()
 def report() -> None:
-    """Reports: the last settlement's, again."""
+    """Reports: the last settlement's, again; the day's takings."""
 
 
 @report.command("last-settlement")
@@ -113,6 +113,41 @@ def report_last_settlement(ctx: click.Context, as_json: bool, no_print: bool) ->
                      "report": rep.as_json(), "printed": printed, "print_error": problem})
     else:
         click.echo(rep.text(32), nl=False)
+    if problem:
+        click.echo(f"posterm: warning: not printed: {problem}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+
+
+@report.command("day")
+@click.option("--date", "day", metavar="YYYY-MM-DD",
+              help="The local date (default: today on the terminal's clock).")
+@_json_option
+@click.option("--print", "to_printer", is_flag=True, help="Also print it on the receipt printer.")
+@click.pass_context
+@guarded
+def report_day(ctx: click.Context, day: str | None, as_json: bool, to_printer: bool) -> None:
+    """The day's takings (当日营业额): approved sales less refunds, by hour and by card
+    organisation, with bar charts."""
+    from app.dayreport import day_report, parse_day
+    from app.flows.settle import printer_width
+    from hal.errors import DeviceError, DeviceUnavailable
+    wanted = parse_day(day) if day is not None else None
+    term = _open_terminal(ctx)
+    rep = day_report(term.journal, wanted, merchant=term.merchant)
+    problem = None
+    if to_printer:
+        try:
+            printer = term.devices.printer
+            if printer is None:
+                raise DeviceUnavailable("no printer configured")
+            printer.print_document(rep.document(printer_width(term), term.language))
+        except DeviceError as exc:
+            problem = str(exc)
+    if as_json:
+        _print_json({**rep.as_json(), "printed": to_printer and problem is None,
+                     "print_error": problem})
+    else:
+        click.echo(rep.text(80, term.language), nl=False)
     if problem:
         click.echo(f"posterm: warning: not printed: {problem}", err=True)
         sys.exit(EXIT_UNREACHABLE)
