@@ -416,7 +416,7 @@ def day_report(journal: Journal, day: date | None = None, *, merchant: MerchantI
     """The day's takings from ``journal`` for the local date ``day`` (default: today, in the
     terminal's local time). Reads only that day's approved and voided rows of the counted
     types."""
-    made_at = (now or datetime.now()).astimezone()
+    made_at = (now or datetime.now()).astimezone().replace(microsecond=0)
     day = day or made_at.date()
     rows = search(journal, TxnFilter(date_from=day.isoformat(), date_to=day.isoformat(),
                                      types=COUNTED_TYPES, statuses=("approved", "voided")))
