@@ -84,7 +84,7 @@ def journal(tmp_path):
     jn.complete(begin("2026-11-21 12:00:00", amount=50000), approved=False,
                 response_code="51", rrn=None, auth_code=None)
     begin("2026-11-21 13:00:00", amount=2000)
-    armed = [r for r in jn.pending_reversals()]
+    armed = jn.pending_reversals()
     jn.reversal_done(armed[-1].id, "00")
     jn.fail_unsent(begin("2026-11-21 13:05:00", amount=4500), "connection refused")
     preauth = approve(begin("2026-11-21 14:00:00", txn_type="preauth", amount=30000,
@@ -134,7 +134,7 @@ def test_other_days_rows_stay_out_at_both_midnights(journal, report):
     before = day_report(journal, date(2026, 11, 20), merchant=MERCHANT, now=made())
     after = day_report(journal, date(2026, 11, 22), merchant=MERCHANT, now=made())
     assert (before.total.count, before.total.net, before.open_hours) == (1, 7777, range(23, 24))
-    assert (after.total.count, after.total.net, after.open_hours) == (1, 9999, range(0, 1))
+    assert (after.total.count, after.total.net, after.open_hours) == (1, 9999, range(1))
 
 
 def test_by_hour_each_row_in_the_hour_of_its_local_time(report):
