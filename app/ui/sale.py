@@ -246,6 +246,7 @@ class SaleScreen(TxnScreen):
         if not started:
             self.notice(self.say("busy"))
             return
+        self.state = "starting"
         self._on_step("card")
         if self.has_mock_panel:
             self.action_show("mock")

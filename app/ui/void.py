@@ -68,6 +68,8 @@ class VoidScreen(TxnScreen):
         if not items:
             options.add_option(Option(self.both("none"), disabled=True))
         options.add_options([Option(text, id=str(stan)) for stan, text in items])
+        if items:
+            options.highlighted = 0
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "voidable" and event.option.id:
