@@ -94,6 +94,7 @@ def settle_lines(view: SettleView, language: str) -> tuple[str, str, bool]:
 
 class SettleScreen(TxnScreen):
     TITLE_KEY = "settle"
+    settled: SettleView | None = None
 
     DEFAULT_CSS = """
     SettleScreen #summary { height: auto; padding: 1 1; }
@@ -109,6 +110,7 @@ class SettleScreen(TxnScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#receipt").border_title = self.both("report")
         self.query_one("#go", Button).focus()
         self.load_summary()
 
@@ -157,6 +159,11 @@ class SettleScreen(TxnScreen):
         self.step(f"{self.both('upload') if phase == 'upload' else 'TC'} {done}/{total}")
 
     def _done(self, view: SettleView) -> None:
+        self.show_settlement(view)
+
+    def show_settlement(self, view: SettleView) -> None:
+        """The settlement's result, its report beside it (``settled`` keeps the view)."""
+        self.settled = view
         self.state = "result"
         self.step("")
         head, details, balanced = settle_lines(view, self.language)

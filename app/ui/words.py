@@ -43,6 +43,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "approved": ("交易成功", "APPROVED"),
     "declined": ("交易失败", "DECLINED"),
     "receipt": ("签购单", "Receipt"),
+    "report": ("结算单", "Report"),
     "printer": ("打印机", "Printer"),
     "paper_ok": ("正常", "ready"),
     "paper_out": ("缺纸", "paper out"),
