@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from uipilot import CASHIER_PASSWORD
+
+from .uipilot import CASHIER_PASSWORD
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("posterm_integration_conftest",

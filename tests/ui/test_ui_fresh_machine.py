@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from uipilot import app_of, idle, sale, screen_name, text_of, until
-
 from app import config as config_mod
 from app.ui.app import PostermApp
+
+from .uipilot import app_of, idle, sale, screen_name, text_of, until
 
 REPO = Path(__file__).resolve().parents[2]
 

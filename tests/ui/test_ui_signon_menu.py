@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import SUPERVISOR, Till
-from uipilot import app_of, ready, screen_name, sign_on, text_of, until
-
 from app.ui.app import PostermApp
+
+from .conftest import SUPERVISOR, Till
+from .uipilot import app_of, ready, screen_name, sign_on, text_of, until
 
 
 async def test_a_cashier_signs_on_with_number_and_password_and_the_status_line_shows_it(

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from conftest import SUPERVISOR, Till
-from uipilot import idle, sale, screen_name, sign_on, until
-
 from app.ui.app import PostermApp
+
+from .conftest import SUPERVISOR, Till
+from .uipilot import idle, sale, screen_name, sign_on, until
 
 SIZE = (80, 24)
 FIXED_TIME = "2026-01-02 10:30:00"
@@ -37,7 +37,7 @@ async def steady(pilot) -> None:
 
 def test_sign_on_screen(snap_compare, till: Till):
     async def run_before(pilot) -> None:
-        from uipilot import ready
+        from .uipilot import ready
         await ready(pilot)
         await steady(pilot)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from conftest import SUPERVISOR, Till, integration
-from uipilot import app_of, idle, present, sale, screen_name, sign_on, text_of, until
-
 from app.ui.app import PostermApp
 from sync.responses import rule
+
+from .conftest import SUPERVISOR, Till, integration
+from .uipilot import app_of, idle, present, sale, screen_name, sign_on, text_of, until
 
 
 def journal_rows(till: Till) -> list[dict]:
