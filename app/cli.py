@@ -88,7 +88,7 @@ def _print_json(obj: Any) -> None:
 def cli(ctx: click.Context, data: Path | None, verbose: bool) -> None:
     """posterm: a card-payment terminal (UnionPay POS dialect) for Linux POS boxes.
 
-    Without a command it opens the cashier app (as ``posterm ui``)."""
+    Without a command it opens the cashier app (as 'posterm ui')."""
     ctx.ensure_object(dict)
     ctx.obj["data"] = data or _default_data_dir()
     ctx.obj["verbose"] = verbose
