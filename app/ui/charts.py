@@ -25,6 +25,7 @@ from hal.document import text_width
 __all__ = ["DayCharts", "HourChart", "OrgChart"]
 
 COLUMNS = " ▁▂▃▄▅▆▇█"      # a column's cell filled 0/8 .. 8/8 from the bottom
+NEGATIVE = "░"             # the cells of an hour whose refunds outweigh its sales
 CHART_ROWS = 6             # the hour columns' height: 48 steps
 NUMBERS_WIDTH = 28         # the numbers beside the hour chart
 MIN_HOURS = 8              # fewer open hours are widened to this, so one sale is no wall
@@ -89,7 +90,8 @@ class _Chart(Widget):
 
 class HourChart(_Chart):
     """The day by hour: a column per open hour scaled to the best one, the peak hour picked
-    out, a refund-only hour in the negative colour; the day's numbers on the right."""
+    out, an hour of more refunds than sales shaded (░) in the negative colour; the day's
+    numbers on the right."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "hourchart--bar", "hourchart--peak", "hourchart--negative", "hourchart--axis",
@@ -140,7 +142,10 @@ class HourChart(_Chart):
         for row in range(CHART_ROWS):
             line = Text()
             for h in hours:
-                line.append(column_cell(heights[h], row) * bar_w, styles[h])
+                cell = column_cell(heights[h], row)
+                if rep.hours[h].net < 0 and cell != " ":
+                    cell = NEGATIVE                # refunds only: shaded, as on the console
+                line.append(cell * bar_w, styles[h])
                 line.append(" " * (step - bar_w))
             rows.append(line)
         labels, free = [" "] * (step * len(hours)), 0

@@ -88,6 +88,9 @@ async def test_the_numbers_beside_the_bars_are_the_reports():
         assert max(line.count("█") for line in org_lines) == jcb.count("█")
         hour_lines = str(app.query_one(HourChart).render()).splitlines()
         assert "09" in hour_lines[-1] and "19" in hour_lines[-1]
+        # 14:00 only refunded: its column is shaded, in the same place as the label "14".
+        x = hour_lines[-1].index("14")
+        assert hour_lines[-2][x] == "░" and "░" not in hour_lines[-2][:x]
 
 
 async def test_both_charts_fit_between_the_title_and_the_keys_at_80x24():
