@@ -3,8 +3,9 @@ shop's open hours, the peak picked out) and by card organisation (labelled bars 
 and share), each beside its numbers. They draw an :class:`app.dayreport.DayReport`, the
 same figures ``posterm report day`` prints; nothing here counts anything.
 
-At 80 columns the two take 17 rows (:class:`DayCharts`), leaving room for the status line,
-the title and the key bar in 80x24.
+Together (:class:`DayCharts`) they take 8 rows for the hours, a blank, and 2 plus one per
+card organisation: 17 with six, leaving the status line, the title and the key bar their
+rows in 80x24.
 """
 
 from __future__ import annotations
