@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from app.bilingual import both_in, say_in
 from app.errors import InputError
 from app.receipt import ORG_NAMES, MerchantInfo, _pair
 from app.settlement_report import Figure, format_money
@@ -68,15 +69,13 @@ LABELS: dict[str, tuple[str, str]] = {
 
 
 def say(key: str, language: str) -> str:
-    """One label in the configured language ('zh' or 'en')."""
-    zh, en = LABELS[key]
-    return zh if language == "zh" else en
+    """One label of ``LABELS`` in the configured language ('zh' or 'en')."""
+    return say_in(LABELS, key, language)
 
 
 def both(key: str, language: str) -> str:
-    """'消费 Sales' (zh) or 'Sales 消费' (en): the configured language first."""
-    zh, en = LABELS[key]
-    return f"{zh} {en}" if language == "zh" else f"{en} {zh}"
+    """One label of ``LABELS``, the configured language first ('消费 Sale')."""
+    return both_in(LABELS, key, language)
 
 
 def org_name(org: str) -> str:

@@ -3,6 +3,8 @@ other beside it (as the slips and the PIN pad do)."""
 
 from __future__ import annotations
 
+from app.bilingual import both_in, say_in
+
 #: key -> (Chinese, English)
 WORDS: dict[str, tuple[str, str]] = {
     "app": ("收银", "Cashier"),
@@ -88,12 +90,10 @@ WORDS: dict[str, tuple[str, str]] = {
 
 
 def say(key: str, language: str) -> str:
-    """One word or phrase in the configured language."""
-    zh, en = WORDS[key]
-    return zh if language == "zh" else en
+    """One label of ``WORDS`` in the configured language ('zh' or 'en')."""
+    return say_in(WORDS, key, language)
 
 
 def both(key: str, language: str) -> str:
-    """'消费 Sale' (zh) or 'Sale 消费' (en): the configured language first."""
-    zh, en = WORDS[key]
-    return f"{zh} {en}" if language == "zh" else f"{en} {zh}"
+    """One label of ``WORDS``, the configured language first ('消费 Sale')."""
+    return both_in(WORDS, key, language)
