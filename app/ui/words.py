@@ -80,10 +80,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "error": ("错误", "ERROR"),
     "cancelled": ("已取消", "Cancelled"),
     "busy": ("正在处理，请稍候", "Busy: wait for the host"),
-    "not_yet": ("本版收银界面暂无此功能，请用命令行", "Not in the cashier app yet: use"),
+    "not_yet": ("本版收银界面暂无此功能，请用命令行",
+                "Not in the cashier app yet: use the command line"),
     "new": ("新交易", "New"),
     "back": ("返回", "Back"),
     "quit": ("退出", "Quit"),
+    # -- refund, balance, pre-auth (their screens add below) --
+    # -- query, reprint --
+    # -- reports, reconcile --
+    # -- manage: operators, keys, configuration, devices --
     "first_start": ("首次启动：已创建模拟设备终端并启动内置主机",
                     "First start: a terminal on mock devices, the bundled host started"),
 }

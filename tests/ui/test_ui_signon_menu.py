@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from app.ui.app import PostermApp
 
 from .conftest import SUPERVISOR, Till
@@ -93,18 +95,23 @@ async def test_menu_number_keys_and_arrows_open_each_screen_and_escape_comes_bac
         await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the menu again")
 
 
-async def test_menu_items_not_in_this_round_say_which_command_does_it(till: Till):
+async def test_every_menu_key_opens_its_screen_and_esc_comes_back(till: Till):
+    from app.ui.menu import ITEMS, SCREENS
     app = PostermApp(till.data)
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_on(pilot)
-        for key, command in (("3", "posterm refund"), ("4", "posterm balance"),
-                             ("5", "posterm preauth"), ("7", "posterm txns"),
-                             ("8", "posterm reprint"), ("9", "posterm report"),
-                             ("0", "posterm reconcile"), ("m", "posterm operator")):
+        for key, word in ITEMS:
+            module, screen = SCREENS[word]
             await pilot.press(key)
             await pilot.pause(0.05)
-            assert screen_name(pilot) == "MenuScreen"
-            assert command in text_of(pilot, "#notice")
+            if importlib.util.find_spec(module) is None:        # not built yet
+                assert screen_name(pilot) == "MenuScreen"
+                assert "command line" in text_of(pilot, "#notice") or \
+                    "命令行" in text_of(pilot, "#notice")
+                continue
+            await until(pilot, lambda s=screen: screen_name(pilot) == s, f"{word}'s screen")
+            await pilot.press("escape")
+            await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the menu again")
 
 
 async def test_f10_signs_off_back_to_an_empty_sign_on_screen(till: Till):
