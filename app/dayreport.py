@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from app.bilingual import both_in, say_in
 from app.errors import InputError
@@ -27,9 +28,12 @@ from storage.query import TxnFilter, search
 from storage.settlements import COUNTED_TYPES
 from sync.settlement import direction_of
 
+if TYPE_CHECKING:
+    from app.terminal import Terminal
+
 __all__ = ["BAR_STYLES", "HOURS", "LABELS", "MIN_WIDTH", "DayReport", "Tally", "bar",
-           "both", "build_day_report", "day_report", "org_name", "parse_day", "say",
-           "share_text"]
+           "both", "build_day_report", "day_report", "org_name", "parse_day",
+           "print_day_report", "say", "share_text"]
 
 HOURS = 24
 MIN_WIDTH = 32
@@ -420,3 +424,19 @@ def day_report(journal: Journal, day: date | None = None, *, merchant: MerchantI
     rows = search(journal, TxnFilter(date_from=day.isoformat(), date_to=day.isoformat(),
                                      types=COUNTED_TYPES, statuses=("approved", "voided")))
     return build_day_report(rows, day, merchant=merchant, made_at=made_at)
+
+
+def print_day_report(term: Terminal, report: DayReport) -> str | None:
+    """Print ``report`` on the terminal's receipt printer at its width ('#' bars, the
+    terminal's language), as ``posterm report day --print`` and the cashier app's reports
+    screen do. None once printed, else the problem in one line (no printer, paper out...)."""
+    from app.flows.settle import printer_width
+    from hal.errors import DeviceError, DeviceUnavailable
+    try:
+        printer = term.devices.printer
+        if printer is None:
+            raise DeviceUnavailable("no printer configured")
+        printer.print_document(report.document(printer_width(term), term.language))
+    except DeviceError as exc:
+        return str(exc)
+    return None

@@ -128,21 +128,11 @@ def report_last_settlement(ctx: click.Context, as_json: bool, no_print: bool) ->
 def report_day(ctx: click.Context, day: str | None, as_json: bool, to_printer: bool) -> None:
     """The day's takings (当日营业额): approved sales less refunds, by hour and by card
     organisation, with bar charts."""
-    from app.dayreport import day_report, parse_day
-    from app.flows.settle import printer_width
-    from hal.errors import DeviceError, DeviceUnavailable
+    from app.dayreport import day_report, parse_day, print_day_report
     wanted = parse_day(day) if day is not None else None
     term = _open_terminal(ctx)
     rep = day_report(term.journal, wanted, merchant=term.merchant)
-    problem = None
-    if to_printer:
-        try:
-            printer = term.devices.printer
-            if printer is None:
-                raise DeviceUnavailable("no printer configured")
-            printer.print_document(rep.document(printer_width(term), term.language))
-        except DeviceError as exc:
-            problem = str(exc)
+    problem = print_day_report(term, rep) if to_printer else None
     if as_json:
         _print_json({**rep.as_json(), "printed": to_printer and problem is None,
                      "print_error": problem})
