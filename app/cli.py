@@ -440,11 +440,12 @@ def reprint(ctx: click.Context, target: str | None, stan: int | None, pending: b
             as_json: bool) -> None:
     """Reprint a slip marked 重打印 DUPLICATE: 'last' (the newest approved transaction, the
     default) or the one with this STAN; --pending prints the ones a printer fault held back."""
+    from app.flows.slips import last_approved_stan
     from app.flows.slips import reprint as do_reprint
     stan = _reprint_stan(target, stan, pending)
     term = _open_terminal(ctx)
     if stan is None and not pending:
-        stan = _last_approved_stan(term)
+        stan = last_approved_stan(term)
     results = do_reprint(term, stan=stan, pending=pending)
     if as_json:
         _print_json({"reprinted": results})
@@ -473,20 +474,7 @@ def _reprint_stan(target: str | None, stan: int | None, pending: bool) -> int | 
     return int(target)
 
 
-def _last_approved_stan(term) -> int:
-    """The STAN of the newest approved transaction (voided or not): what 'last' reprints."""
-    from app.errors import Refused
-    from storage.query import TxnFilter, search
-    found = search(term.journal, TxnFilter(statuses=("approved", "voided"), limit=1))
-    if not found:
-        raise Refused("no approved transaction to reprint")
-    return found[0].stan
-
-
 TXN_FORMATS = ("table", "json", "csv", "xlsx", "txt")
-_FILTER_OPTIONS = {"date_from": "--from", "date_to": "--to", "min_amount": "--min",
-                   "max_amount": "--max", "card_last4": "--card-last4", "types": "--type",
-                   "statuses": "--status", "batch": "--batch", "limit": "--limit"}
 
 
 @cli.command()
@@ -522,10 +510,11 @@ def txns(ctx: click.Context, date_from: str | None, date_to: str | None,
     card, type, status and batch; on the screen or exported to CSV, XLSX, TXT or JSON."""
     from storage.query import count, search
     fmt = _txns_format(fmt, out, as_json)
-    flt = _txn_filter(date_from, date_to, min_yuan, max_yuan, card_last4, types, statuses,
-                      batch, limit if limit is not None or fmt != "table" else 50)
+    from app.txnlist import (EXPORT_COLUMNS, export_rows, render_table, rows, totals_footer,
+                             txn_filter, txns_title, write_txns)
+    flt = txn_filter(date_from, date_to, min_yuan, max_yuan, card_last4, types, statuses,
+                     batch, limit if limit is not None or fmt != "table" else 50)
     term = _open_terminal(ctx)
-    from app.txnlist import EXPORT_COLUMNS, export_rows, render_table, rows, totals_footer
     items = rows(search(term.journal, flt))
     if fmt == "table":
         note = None
@@ -537,22 +526,17 @@ def txns(ctx: click.Context, date_from: str | None, date_to: str | None,
                         f"showing the newest {len(items)} of {total}: --limit N for more")
         render_table(items, term.language, note=note)
         return
-    if fmt == "json":
-        if out is None:
-            _print_json({"transactions": items})
-            return
-        from app.export import write_json
-        write_json(out, {"transactions": items})
-    else:
-        from app.export import render_txt, write_table
-        title = _txns_title(term.language, date_from, date_to)
-        args = (EXPORT_COLUMNS, export_rows(items, term.language))
-        footer = totals_footer(items, term.language)
-        if out is None:                                  # txt on stdout
-            click.echo(render_txt(*args, language=term.language, title=title,
-                                  footer=footer), nl=False)
-            return
-        write_table(out, *args, language=term.language, title=title, footer=footer, fmt=fmt)
+    if out is None and fmt == "json":
+        _print_json({"transactions": items})
+        return
+    title = txns_title(term.language, date_from, date_to)
+    if out is None:                                      # txt on stdout
+        from app.export import render_txt
+        click.echo(render_txt(EXPORT_COLUMNS, export_rows(items, term.language),
+                              language=term.language, title=title,
+                              footer=totals_footer(items, term.language)), nl=False)
+        return
+    write_txns(out, items, term.language, title=title, fmt=fmt)
     click.echo(f"wrote {len(items)} transaction(s) to {out}")
 
 
@@ -574,40 +558,6 @@ def _txns_format(fmt: str | None, out: Path | None, as_json: bool) -> str:
     if fmt in ("csv", "xlsx") and out is None:
         raise InputError(f"--format {fmt} writes a file: give -o FILE")
     return fmt
-
-
-def _txn_filter(date_from: str | None, date_to: str | None, min_yuan: str | None,
-                max_yuan: str | None, card_last4: str | None, types: tuple[str, ...],
-                statuses: tuple[str, ...], batch: int | None, limit: int | None):
-    """The query the options describe; a bad value is one line naming its option."""
-    from app.amount import parse_yuan
-    from app.errors import InputError
-    from app.txnlist import JOURNAL_TYPES
-    from storage.query import InvalidFilter, TxnFilter
-    amounts = {}
-    for option, text in (("--min", min_yuan), ("--max", max_yuan)):
-        try:
-            amounts[option] = None if text is None else parse_yuan(text)
-        except InputError as exc:
-            raise InputError(f"{option}: {exc}") from None
-    if None not in amounts.values() and amounts["--min"] > amounts["--max"]:
-        raise InputError(f"--max {max_yuan} is below --min {min_yuan}")
-    unknown = [t for t in types if t not in JOURNAL_TYPES]
-    if unknown:
-        raise InputError(f"unknown --type {unknown[0]!r}: use {', '.join(JOURNAL_TYPES)}")
-    try:
-        return TxnFilter(date_from=date_from, date_to=date_to, min_amount=amounts["--min"],
-                         max_amount=amounts["--max"], card_last4=card_last4,
-                         types=tuple(types), statuses=tuple(statuses), batch=batch,
-                         limit=limit)
-    except InvalidFilter as exc:
-        raise InputError(f"{_FILTER_OPTIONS[exc.field]}: {exc.reason}") from None
-
-
-def _txns_title(language: str, date_from: str | None, date_to: str | None) -> str:
-    """'交易流水 2026-11-20 — 2026-11-22' (the sheet name and the TXT title)."""
-    span = " — ".join(d for d in (date_from, date_to) if d)
-    return (("交易流水" if language == "zh" else "Transactions") + (f" {span}" if span else ""))
 
 
 @cli.command()
@@ -830,6 +780,7 @@ def demo(keep: Path | None) -> None:
 
 
 from app import (
+    backup_commands,  # noqa: F401 - registers backup
     operator_commands,  # noqa: F401 - registers signin, operator
     recon_commands,  # noqa: F401 - registers reconcile, recon
     settle_commands,  # noqa: F401 - registers settle, report, signoff, watch
