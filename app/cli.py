@@ -781,6 +781,7 @@ def demo(keep: Path | None) -> None:
 
 from app import (
     backup_commands,  # noqa: F401 - registers backup
+    doctor,  # noqa: F401 - registers doctor
     operator_commands,  # noqa: F401 - registers signin, operator
     recon_commands,  # noqa: F401 - registers reconcile, recon
     settle_commands,  # noqa: F401 - registers settle, report, signoff, watch
