@@ -568,27 +568,15 @@ def _txns_format(fmt: str | None, out: Path | None, as_json: bool) -> str:
 @guarded
 def devices(ctx: click.Context, run_test: bool, as_json: bool) -> None:
     """Every configured device with its state (and a test of each with --test)."""
-    from app.devicecheck import check_devices
+    from app.devicecheck import check_devices, device_line, failed
     term = _open_terminal(ctx)
     report = check_devices(term, test=run_test)
     if as_json:
         _print_json({"devices": report})
     else:
-        from hal.document import text_width
         for entry in report.values():
-            info = entry.get("info", {})
-            model = info.get("model") or info.get("driver") or ""
-            extra = " ".join(f"{k}={v}" for k, v in entry.items()
-                             if k in ("card_present", "atr", "uid", "test_page", "display"))
-            status = entry.get("status")
-            if status:
-                extra += " " + " ".join(k for k, v in status.items() if v and k != "online")
-            state = (f"NOT FOUND: {entry['error']}" if "error" in entry else
-                     f"found, test FAILED: {entry['test_error']}" if "test_error" in entry
-                     else "ok")
-            name = entry["name"] + " " * max(1, 26 - text_width(entry["name"]))
-            click.echo(f"{name}{entry['url']:<28} {state} {model} {extra}".rstrip())
-    if any("error" in e or "test_error" in e for e in report.values()):
+            click.echo(device_line(entry))
+    if any(failed(e) for e in report.values()):
         sys.exit(EXIT_UNREACHABLE)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from app.terminal import Terminal
 from hal.document import Document, Line
 from hal.errors import DeviceError, DeviceURLError
 from hal.interfaces import CardReader, ContactlessReader, Device, PinPad, Printer
-from hal.registry import DeviceContext, open_device
+from hal.registry import DeviceContext, Devices, open_device
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +55,56 @@ def _state(device: Device, test: bool, term: Terminal, state: dict[str, Any]) ->
         state["display"] = "shown"
 
 
-def check_devices(term: Terminal, *, test: bool = False) -> dict[str, dict[str, Any]]:
-    """Open each configured device on its own, so one missing device hides no other."""
+def check_devices(term: Terminal, *, test: bool = False, roles: Iterable[str] | None = None,
+                  opened: Devices | None = None) -> dict[str, dict[str, Any]]:
+    """Open each configured device on its own, so one missing device hides no other.
+
+    ``roles`` limits the check to some roles (default: every configured one). A device of
+    ``opened`` (the cashier app's, held open for its whole life) is checked as it is and left
+    open: a serial PIN pad cannot be opened twice, and a mock device shows its own state."""
     context = DeviceContext(data_dir=term.data_dir, language=term.language)
     report: dict[str, dict[str, Any]] = {}
+    wanted = None if roles is None else set(roles)
     for role, url in term.config["devices"].items():
+        if wanted is not None and role not in wanted:
+            continue
         entry: dict[str, Any] = {"url": url, "name": ROLE_NAMES[role]}
+        held = getattr(opened, role, None) if opened is not None else None
         device = None
         try:
-            device = open_device(role, url, context=context)
+            device = held if held is not None else open_device(role, url, context=context)
             _state(device, test, term, entry)
         except (DeviceError, DeviceURLError) as exc:
             entry.setdefault("found", False)
             entry["error" if not entry["found"] else "test_error"] = str(exc)
         finally:
-            if device is not None:
+            if device is not None and device is not held:
                 try:
                     device.close()
                 except DeviceError as exc:
                     log.warning("closing %s: %s", role, exc)
         report[role] = entry
     return report
+
+
+def failed(entry: dict[str, Any]) -> bool:
+    """Whether a device of the report is missing or failed its test."""
+    return "error" in entry or "test_error" in entry
+
+
+def device_line(entry: dict[str, Any]) -> str:
+    """One device of the report as ``posterm devices`` prints it: name, URL, state, model
+    and what it told (card present, ATR, test page...)."""
+    from hal.document import text_width
+    info = entry.get("info", {})
+    model = info.get("model") or info.get("driver") or ""
+    extra = " ".join(f"{k}={v}" for k, v in entry.items()
+                     if k in ("card_present", "atr", "uid", "test_page", "display"))
+    status = entry.get("status")
+    if status:
+        extra += " " + " ".join(k for k, v in status.items() if v and k != "online")
+    state = (f"NOT FOUND: {entry['error']}" if "error" in entry else
+             f"found, test FAILED: {entry['test_error']}" if "test_error" in entry
+             else "ok")
+    name = entry["name"] + " " * max(1, 26 - text_width(entry["name"]))
+    return f"{name}{entry['url']:<28} {state} {model} {extra}".rstrip()
