@@ -121,6 +121,16 @@ class TransactionRecord:
 
 
 @dataclass(frozen=True)
+class KeyCheck:
+    """What may be shown of a stored key: its name, check value and when it was stored
+    (local ISO time); never the key."""
+
+    name: str
+    kcv: str | None
+    updated_local: str
+
+
+@dataclass(frozen=True)
 class Advice:
     """One entry of the store-and-forward queue (an offline transaction to tell the host)."""
 
@@ -354,6 +364,13 @@ class Journal:
         with self._read() as conn:
             row = conn.execute("SELECT sealed FROM keys WHERE name = ?", (name,)).fetchone()
         return None if row is None else self.protector.unwrap_key(name, row[0])
+
+    def key_checks(self) -> list[KeyCheck]:
+        """Name, check value and time of every stored key, by name; the key material is
+        neither read nor unwrapped."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT name, kcv, updated_local FROM keys ORDER BY name")
+            return [KeyCheck(name, kcv, updated) for name, kcv, updated in rows.fetchall()]
 
     # ------------------------------------------------------------ transactions
 
