@@ -508,14 +508,13 @@ def txns(ctx: click.Context, date_from: str | None, date_to: str | None,
          limit: int | None, fmt: str | None, out: Path | None, as_json: bool) -> None:
     """Transaction query (流水查询): the journal newest first, filtered by time, amount,
     card, type, status and batch; on the screen or exported to CSV, XLSX, TXT or JSON."""
+    from app import txnlist
     from storage.query import count, search
     fmt = _txns_format(fmt, out, as_json)
-    from app.txnlist import (EXPORT_COLUMNS, export_rows, render_table, rows, totals_footer,
-                             txn_filter, txns_title, write_txns)
-    flt = txn_filter(date_from, date_to, min_yuan, max_yuan, card_last4, types, statuses,
-                     batch, limit if limit is not None or fmt != "table" else 50)
+    flt = txnlist.txn_filter(date_from, date_to, min_yuan, max_yuan, card_last4, types,
+                             statuses, batch, limit if limit is not None or fmt != "table" else 50)
     term = _open_terminal(ctx)
-    items = rows(search(term.journal, flt))
+    items = txnlist.rows(search(term.journal, flt))
     if fmt == "table":
         note = None
         if limit is None and len(items) == flt.limit:
@@ -524,19 +523,19 @@ def txns(ctx: click.Context, date_from: str | None, date_to: str | None,
                 note = (f"只显示最新 {len(items)} 笔（共 {total} 笔），用 --limit 查看更多"
                         if term.language == "zh" else
                         f"showing the newest {len(items)} of {total}: --limit N for more")
-        render_table(items, term.language, note=note)
+        txnlist.render_table(items, term.language, note=note)
         return
     if out is None and fmt == "json":
         _print_json({"transactions": items})
         return
-    title = txns_title(term.language, date_from, date_to)
+    title = txnlist.txns_title(term.language, date_from, date_to)
     if out is None:                                      # txt on stdout
         from app.export import render_txt
-        click.echo(render_txt(EXPORT_COLUMNS, export_rows(items, term.language),
+        click.echo(render_txt(txnlist.EXPORT_COLUMNS, txnlist.export_rows(items, term.language),
                               language=term.language, title=title,
-                              footer=totals_footer(items, term.language)), nl=False)
+                              footer=txnlist.totals_footer(items, term.language)), nl=False)
         return
-    write_txns(out, items, term.language, title=title, fmt=fmt)
+    txnlist.write_txns(out, items, term.language, title=title, fmt=fmt)
     click.echo(f"wrote {len(items)} transaction(s) to {out}")
 
 

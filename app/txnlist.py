@@ -1,13 +1,17 @@
-"""The transaction list (流水) for the CLI: rows as plain dicts, a table for people, the
-columns every export of it uses, and the totals line under it."""
+"""The transaction list (流水) for the CLI and the cashier app: the filter people give,
+rows as plain dicts, a table for people, the columns every export of it uses, the totals
+line under it, and the export file."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
-from app.amount import format_yuan
+from app.amount import format_yuan, parse_yuan
+from app.errors import InputError
 from app.export import Column
 from storage.journal import TransactionRecord
+from storage.query import InvalidFilter, TxnFilter
 from sync.txntypes import TxnType, from_key
 
 #: What a person filters and reads: the journal's states, with 'voided' told apart from
@@ -138,3 +142,66 @@ def render_table(items: list[dict], language: str, *, note: str | None = None) -
     console.print(totals_line(items, language), highlight=False)
     if note:
         console.print(note, highlight=False)
+
+
+#: TxnFilter's fields -> the ``posterm txns`` option that sets each (what errors name)
+FILTER_OPTIONS = {"date_from": "--from", "date_to": "--to", "min_amount": "--min",
+                  "max_amount": "--max", "card_last4": "--card-last4", "types": "--type",
+                  "statuses": "--status", "batch": "--batch", "limit": "--limit"}
+
+
+class FilterError(InputError):
+    """A filter value that cannot mean anything; ``option`` is the ``posterm txns`` option
+    that gave it (``--min``...), ``reason`` what is wrong with it."""
+
+    def __init__(self, option: str, reason: str, line: str | None = None) -> None:
+        super().__init__(line or f"{option}: {reason}")
+        self.option = option
+        self.reason = reason
+
+
+def txn_filter(date_from: str | None, date_to: str | None, min_yuan: str | None,
+               max_yuan: str | None, card_last4: str | None, types: tuple[str, ...],
+               statuses: tuple[str, ...], batch: int | None, limit: int | None) -> TxnFilter:
+    """The query that ``posterm txns``'s options (or the query screen's fields) describe;
+    a bad value is a FilterError naming its option."""
+    amounts: dict[str, int | None] = {}
+    for option, text in (("--min", min_yuan), ("--max", max_yuan)):
+        try:
+            amounts[option] = None if text is None else parse_yuan(text)
+        except InputError as exc:
+            raise FilterError(option, str(exc)) from None
+    low, high = amounts["--min"], amounts["--max"]
+    if low is not None and high is not None and low > high:
+        raise FilterError("--max", f"{max_yuan} is below {min_yuan}",
+                          f"--max {max_yuan} is below --min {min_yuan}")
+    unknown = [t for t in types if t not in JOURNAL_TYPES]
+    if unknown:
+        raise FilterError("--type", f"unknown type {unknown[0]!r}",
+                          f"unknown --type {unknown[0]!r}: use {', '.join(JOURNAL_TYPES)}")
+    try:
+        return TxnFilter(date_from=date_from, date_to=date_to, min_amount=low,
+                         max_amount=high, card_last4=card_last4, types=tuple(types),
+                         statuses=tuple(statuses), batch=batch, limit=limit)
+    except InvalidFilter as exc:
+        raise FilterError(FILTER_OPTIONS[exc.field], exc.reason) from None
+
+
+def txns_title(language: str, date_from: str | None, date_to: str | None) -> str:
+    """'交易流水 2026-11-20 — 2026-11-22' (the sheet name and the TXT title)."""
+    span = " — ".join(d for d in (date_from, date_to) if d)
+    return (("交易流水" if language == "zh" else "Transactions") + (f" {span}" if span else ""))
+
+
+def write_txns(out: Path, items: list[dict], language: str, *, title: str,
+               fmt: str | None = None) -> int:
+    """rows() items to the file ``out`` as ``fmt`` (default: its suffix): JSON as
+    ``--json`` prints them, else CSV, XLSX or TXT with EXPORT_COLUMNS and the totals;
+    returns the rows written."""
+    from app.export import format_for, write_json, write_table
+    fmt = format_for(out, fmt)
+    if fmt == "json":
+        write_json(out, {"transactions": items})
+        return len(items)
+    return write_table(out, EXPORT_COLUMNS, export_rows(items, language), language=language,
+                       title=title, footer=totals_footer(items, language), fmt=fmt)

@@ -40,6 +40,15 @@ def print_slips(term: Terminal, record: TransactionRecord, *,
     return errors
 
 
+def last_approved_stan(term: Terminal) -> int:
+    """The STAN of the newest approved transaction (voided or not): what 'last' reprints."""
+    from storage.query import TxnFilter, search
+    found = search(term.journal, TxnFilter(statuses=("approved", "voided"), limit=1))
+    if not found:
+        raise Refused("no approved transaction to reprint")
+    return found[0].stan
+
+
 def reprint(term: Terminal, *, stan: int | None = None, pending: bool = False) -> list[dict]:
     """Print unprinted slips (``pending``), or one transaction's slip again marked DUPLICATE
     (``stan``; default: the newest approved transaction)."""
