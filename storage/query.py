@@ -136,9 +136,15 @@ class TxnFilter:
         return " AND ".join(clauses) or "1", args
 
 
-def search(journal: Journal, flt: TxnFilter) -> list[TransactionRecord]:
-    """The journal rows that pass ``flt``, newest first (at most ``flt.limit``)."""
+def search(journal: Journal, flt: TxnFilter, *,
+           before_id: int | None = None) -> list[TransactionRecord]:
+    """The journal rows that pass ``flt``, newest first (at most ``flt.limit``); with
+    ``before_id``, only rows older than that row id (the next page of a long list, read
+    without counting the rows before it)."""
     where, args = flt.where()
+    if before_id is not None:
+        where += " AND t.id < ?"
+        args.append(before_id)
     sql = f"{_RECORD_SQL} WHERE {where} ORDER BY t.id DESC"
     if flt.limit is not None:
         sql += " LIMIT ?"
