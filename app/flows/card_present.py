@@ -4,10 +4,13 @@ the family asks for one. No cryptogram: these families go online with the card's
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.amount import format_yuan
 from app.cardread import open_card
 from app.emv.carddata import CardData
 from app.emv.params import params_from_config
+from app.emv.selection import Chooser
 from app.errors import InputError, Refused
 from app.flows.pin import capture_pin
 from app.terminal import Terminal
@@ -42,20 +45,32 @@ def present_test_card(term: Terminal, card_profile: TestCard | None, pin: str | 
                          "devices leave it out and present the card") from None
 
 
+def _no_step(step: str) -> None:
+    pass
+
+
 def read_for_host(term: Terminal, *, amount: int | None, card_profile: TestCard | None,
-                  pin: str | None, want_pin: bool | None,
-                  timeout: float = 30.0) -> tuple[CardData, CardForHost, bytes | None]:
+                  pin: str | None, want_pin: bool | None, timeout: float = 30.0,
+                  chooser: Chooser | None = None, on_step: Callable[[str], None] | None = None
+                  ) -> tuple[CardData, CardForHost, bytes | None]:
     """Read the presented card and capture its PIN when ``want_pin`` (None: as for a
-    swipe sale, for UnionPay cards and whenever a PIN is offered)."""
+    swipe sale, for UnionPay cards and whenever a PIN is offered). ``chooser`` and
+    ``on_step`` are run_sale's (steps 'card', 'card_read', 'pin', as app.flows.sale names
+    them)."""
+    step = on_step or _no_step
     devices = term.devices
     present_test_card(term, card_profile, pin)
     params = params_from_config(term.config["emv"], term.config["terminal"])
+    step("card")
     with open_card(devices, interface=card_profile.interface if card_profile else None,
-                   amount=amount or 0, timeout=timeout, params=params) as session:
+                   amount=amount or 0, timeout=timeout, params=params,
+                   chooser=chooser) as session:
         card = session.card
+    step("card_read")
     pin_block = None
     if want_pin or (want_pin is None and needs_pin(card, pin is not None)):
         term.session.ensure_signed_on()
+        step("pin")
         pin_block = capture_pin(term, card.pan, amount)
     host_card = CardForHost(pan=card.pan, expiry=card.expiry,
                             entry_mode=card.entry_mode(pin_block is not None),
