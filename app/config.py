@@ -327,3 +327,52 @@ def write(data_dir: Path, values: dict[str, dict[str, Any]]) -> Path:
         os.fsync(fh.fileno())
     tmp.replace(path)
     return path
+
+
+#: A setting whose name says it holds a secret is shown masked; so are credentials inside a
+#: value (a URL's ``user:password@`` or a ``?password=`` parameter).
+_SECRET_NAME = re.compile(r"password|passphrase|secret|token|(?:^|_)pin(?:$|_)",
+                          re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(//[^/:@\s]+:)[^/@\s]+@")
+_SECRET_PARAM = re.compile(r"([?&;](?:[a-z_]*(?:password|passphrase|secret|token|pin|key))=)"
+                           r"[^&;\s]*", re.IGNORECASE)
+MASK = "******"
+
+
+@dataclass(frozen=True)
+class ShownSetting:
+    """One effective setting as a person may see it: secrets masked."""
+
+    section: str
+    key: str
+    text: str
+    default: bool          # the schema's default (not written in the file, or the same)
+    masked: bool
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(item.get("aid", item)) if isinstance(item, dict) else str(item)
+                         for item in value)
+    return str(value)
+
+
+def shown_setting(section: str, key: str, value: Any) -> ShownSetting:
+    """``value`` as text with its secrets masked."""
+    text = _text_of(value)
+    default = SCHEMA.get(section, {}).get(key)
+    is_default = default is not None and default.default == value
+    if _SECRET_NAME.search(key):
+        return ShownSetting(section, key, MASK if text else "", is_default, bool(text))
+    masked = _SECRET_PARAM.sub(rf"\g<1>{MASK}", _URL_CREDENTIALS.sub(rf"\g<1>{MASK}@", text))
+    return ShownSetting(section, key, masked, is_default, masked != text)
+
+
+def shown_settings(config: Config) -> list[ShownSetting]:
+    """Every effective setting of ``config`` (the file's over the defaults), in the schema's
+    order, secrets masked: what the cashier app's configuration view lists."""
+    return [shown_setting(section, key, config.values[section][key])
+            for section, keys in SCHEMA.items() for key in keys
+            if key in config.values.get(section, {})]
