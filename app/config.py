@@ -209,6 +209,15 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "warn_open_hours": Setting(24, _int_range(0, 720),
                                    "hours a batch may stay open before a warning, 0 = never"),
     },
+    "backup": {
+        "directory": Setting("", _text(r"[^\x00]{0,4096}"),
+                             "a directory path (relative: under the data directory), or \"\" "
+                             "for the data directory's backups/"),
+        "keep_daily": Setting(7, _int_range(1, 3660),
+                              "days of daily backups kept (the newest of each day), 1 to 3660"),
+        "keep_upgrade": Setting(3, _int_range(1, 100),
+                                "backups made before schema upgrades kept, 1 to 100"),
+    },
     "operators": {
         "max_failures": Setting(5, _int_range(1, 20),
                                 "wrong passwords in a row that lock an operator, 1 to 20"),
@@ -253,6 +262,11 @@ class Config:
     @property
     def log_path(self) -> Path:
         return self.data_dir / LOG_NAME
+
+    @property
+    def backup_dir(self) -> Path:
+        """Where backups go: [backup] directory, relative to the data directory, or backups/."""
+        return self.data_dir / (self["backup"]["directory"] or "backups")
 
     @property
     def fees(self):

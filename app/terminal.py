@@ -39,8 +39,10 @@ class Terminal:
 
     @cached_property
     def journal(self) -> Journal:
-        journal = Journal.open(self.config.db_path, load_key_file(self.config.key_path),
-                               check=self.journal_check)
+        from app.backup import upgrade_guard
+        root_key = load_key_file(self.config.key_path)
+        with upgrade_guard(self.config, root_key):   # an older schema: backed up, then migrated
+            journal = Journal.open(self.config.db_path, root_key, check=self.journal_check)
         self._opened.append(journal)
         if not journal.root_key_matches:
             raise ConfigError(f"{self.config.key_path} is not the key this journal was made "

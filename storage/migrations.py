@@ -307,7 +307,8 @@ def migrate(conn: sqlite3.Connection, name: str) -> int:
     if current > LATEST_VERSION:
         raise StorageError(
             f"journal {name} has schema version {current}, newer than this posterm "
-            f"(knows up to {LATEST_VERSION}); upgrade posterm"
+            f"(knows up to {LATEST_VERSION}); upgrade posterm / 日志数据库 {name} 的版本 "
+            f"{current} 高于本版本 posterm（最高 {LATEST_VERSION}）：请升级 posterm"
         )
     for migration in MIGRATIONS:
         if migration.version <= current:
