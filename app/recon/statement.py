@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from itertools import chain, repeat
-from operator import itemgetter
+from itertools import chain, compress, count, repeat
+from operator import eq, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +129,21 @@ class StatementReader:
                 if not text.endswith("\n"):
                     text += stream.readline()          # blocks end at a line end
                 if not quote or quote not in text:
-                    body = text.replace("\r\n", "\n").replace("\r", "\n").removesuffix("\n")
-                    lines = body.split("\n")
+                    # Lines end all in CRLF (Windows exports) or all in LF: split on that
+                    # end as it is; mixed ends are made LF first (two copies of the text).
+                    returns = text.count("\r")
+                    if returns and returns == text.count("\r\n"):
+                        end = "\r\n"
+                    else:
+                        end = "\n"
+                        if returns:
+                            text = text.replace("\r\n", "\n").replace("\r", "\n")
+                    body = text.removesuffix(end)
+                    lines = body.split(end)
                     first, number = number + 1, number + len(lines)
                     self.lines_read = number
                     yield (list(range(first, number + 1)),
-                           _split(body, lines, delimiter) if delimiter else lines)
+                           _split(body, lines, delimiter, end) if delimiter else lines)
                     continue
                 # A quoted cell may hold the delimiter or even a line end: those lines go
                 # through the csv module, which reads on (into the file) while a quote is open.
@@ -437,6 +446,8 @@ _CACHE_LIMIT = 200_000
 _TEXT_FIELDS = ("terminal_id", "merchant_id", "rrn", "auth_code")
 _INT_FIELDS = ("stan", "batch")
 _MONEY_FIELDS = ("amount", "fee", "net")
+#: Profile fields whose cell gives two of the line's fields.
+_PAIRS = {"card": ("card_masked", "card_last4"), "datetime": ("date", "time")}
 
 
 class _LineParser:
@@ -471,7 +482,8 @@ class _LineParser:
             "time": cells.time, "datetime": cells.datetime, "card": cells.card,
             "type": lambda raw: cells.lookup("type", "types", raw, cells.types),
             "status": lambda raw: cells.lookup("status", "statuses", raw, cells.statuses)}
-        self.caches: dict[str, dict[Any, Any]] = {name: {} for name in self.converters}
+        self.caches: dict[str, Any] = {name: ({}, {}) if name in _PAIRS else {}
+                                       for name in self.converters}
 
     def first_cell(self, row: Any) -> str:
         return _first_cell(row, self.cells.clean)
@@ -575,22 +587,24 @@ class _LineParser:
             elif name in _INT_FIELDS:
                 values[name] = self._int_column(name, column, bad)
             else:
-                converted = _cached(column, self.caches[name], self.converters[name], bad)
-                if name == "card":
-                    values["card_masked"] = [v[0] if v else None for v in converted]
-                    values["card_last4"] = [v[1] if v else None for v in converted]
-                elif name == "datetime":
-                    values["date"] = [v[0] if v else None for v in converted]
-                    values["time"] = [v[1] if v else None for v in converted]
+                pair = _PAIRS.get(name)
+                if pair is not None:
+                    firsts, seconds = self.caches[name]
+                    values[pair[0]], values[pair[1]] = _cached_pair(
+                        column, firsts, seconds, self.converters[name], bad)
                 else:
-                    values[_LINE_FIELD.get(name, name)] = converted
+                    values[_LINE_FIELD.get(name, name)] = _cached(
+                        column, self.caches[name], self.converters[name], bad)
         types = values.get("txn_type")
         if types is not None and "refund" in types:
-            for index, txn_type in enumerate(types):
-                if txn_type == "refund":
-                    for key in _MONEY_FIELDS:
-                        money = values.get(key)
-                        if money is not None and money[index] is not None:
+            # the refunds' rows found by C loops (a Python loop over every row costs 0.6 s
+            # a million lines)
+            refunds = list(compress(count(), map(eq, types, repeat("refund"))))
+            for key in _MONEY_FIELDS:
+                money = values.get(key)
+                if money is not None:
+                    for index in refunds:
+                        if money[index] is not None:
                             money[index] = -abs(money[index])
         nothing = [None] * len(rows)
         if not bad:
@@ -603,8 +617,10 @@ class _LineParser:
         return lines
 
     def _money_column(self, name: str, column: Any, bad: set[int]) -> list[int | None]:
-        if self.cells.unit == "yuan" and _plain_yuan(column):
-            return list(map(int, "\n".join(column).replace(".", "").split("\n")))
+        if self.cells.unit == "yuan":
+            fen = _plain_yuan(column)
+            if fen is not None:
+                return fen
         required = name == "amount"
         return _each(column, lambda raw: self.cells.money(name, self.cells.clean(raw),
                                                           required=required), bad)
@@ -787,19 +803,23 @@ def _texts(column: Any, clean: Callable[[Any], str]) -> list[str | None]:
     return [cell.strip() or None for cell in column]
 
 
-def _plain_yuan(column: Any) -> bool:
-    """Every cell is plain yuan with 2 decimals ("12.34", "-0.15"), checked by C loops over
-    the whole column (a regex per cell costs seconds over a million lines)."""
+def _plain_yuan(column: Any) -> list[int] | None:
+    """The column in fen if every cell is plain yuan with 2 decimals ("12.34", "-0.15"),
+    else None; checked and converted by C loops over the whole column (a regex per cell
+    costs seconds over a million lines)."""
     try:
         if set(map(_THIRD_LAST, column)) != {"."}:
-            return False
+            return None
     except IndexError:                           # a cell shorter than "1.00" or empty
-        return False
-    joined = "\n".join(column)
-    if joined.count(".") != len(column):
-        return False
-    digits = joined.replace(".", "").replace("\n-", "\n").removeprefix("-").replace("\n", "")
-    return digits.isascii() and digits.isdigit()
+        return None
+    fen = "\n".join(column)
+    if fen.count(".") != len(column):
+        return None
+    fen = fen.replace(".", "")
+    digits = fen.replace("\n-", "\n").removeprefix("-").replace("\n", "")
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return list(map(int, fen.split("\n")))
 
 
 def _cached(column: Any, cache: dict[Any, Any], convert: Callable[[Any], Any],
@@ -818,6 +838,26 @@ def _cached(column: Any, cache: dict[Any, Any], convert: Callable[[Any], Any],
         bad.update(index for index, text in enumerate(column) if text in failed)
         return [cache.get(text) for text in column]
     return list(map(cache.__getitem__, column))
+
+
+def _cached_pair(column: Any, firsts: dict[Any, Any], seconds: dict[Any, Any],
+                 convert: Callable[[Any], tuple[Any, Any]], bad: set[int],
+                 ) -> tuple[list[Any], list[Any]]:
+    """As :func:`_cached` for a converter giving a pair (a card's masked number and last
+    four), as two columns: each part has its cache, so a column is one C loop."""
+    if len(firsts) > _CACHE_LIMIT:
+        firsts.clear()
+        seconds.clear()
+    failed = set()
+    for text in set(column).difference(firsts):
+        try:
+            firsts[text], seconds[text] = convert(text)
+        except _Bad:
+            failed.add(text)
+    if failed:
+        bad.update(index for index, text in enumerate(column) if text in failed)
+        return [firsts.get(text) for text in column], [seconds.get(text) for text in column]
+    return list(map(firsts.__getitem__, column)), list(map(seconds.__getitem__, column))
 
 
 def _each(column: Any, convert: Callable[[Any], Any], bad: set[int]) -> list[Any]:
@@ -881,14 +921,14 @@ def _fetcher(profile: Profile) -> Callable[[Any, Any], Any]:
     return text_slice
 
 
-def _split(body: str, lines: list[str], delimiter: str) -> list[list[str]] | _FlatRows:
-    """The lines (``body`` joined by line ends) split into cells. Lines with equally many
+def _split(body: str, lines: list[str], delimiter: str, end: str) -> list[list[str]] | _FlatRows:
+    """The lines (``body`` joined by ``end``) split into cells. Lines with equally many
     cells (a block of data, the usual case) are split all at once into one flat list,
     without a list per line."""
     counts = set(map(str.count, lines, repeat(delimiter)))
     if len(counts) != 1:
         return [line.split(delimiter) for line in lines]
-    return _FlatRows(body.replace("\n", delimiter).split(delimiter), counts.pop() + 1)
+    return _FlatRows(body.replace(end, delimiter).split(delimiter), counts.pop() + 1)
 
 
 class _FlatRows:

@@ -604,3 +604,27 @@ def test_lines_are_streamed_not_read_into_a_list_first(tmp_path: Path) -> None:
     assert 0 < reader.lines_read < 10_000          # only the first block has been read
     assert sum(1 for _ in items) == 49_999
     assert reader.lines_read == 50_001
+
+
+def test_crlf_lf_and_mixed_line_ends_read_the_same_over_many_blocks(tmp_path: Path) -> None:
+    """A big file is read a block at a time: CRLF-only and LF-only blocks are split on their
+    end as it is, a block with mixed ends (CR alone, as old Mac exports) is made LF first."""
+    body = [f"2026-11-20,14:30:{n % 60:02d},{n},{n:012d},622609******{n % 10_000:04d},"
+            f"{'refund' if n % 7 == 0 else 'sale'},ok,{n % 900 + 1}.{n % 100:02d}"
+            for n in range(1, 30_001)]
+    lines = [CSV_HEADER, *body]
+    profile = _profile(tmp_path, CSV_PROFILE)
+    read = {}
+    for name, end in (("crlf", "\r\n"), ("lf", "\n")):
+        read[name] = [_fields(line) for line in _read(_write(tmp_path / f"{name}.csv", lines,
+                                                             end=end), profile)[0]]
+    ends = ["\r\n", "\n", "\r"]
+    mixed = "".join(line + ends[n % 3] for n, line in enumerate(lines))
+    (tmp_path / "mixed.csv").write_bytes(mixed.encode())
+    items, reader = _read(tmp_path / "mixed.csv", profile)
+    read["mixed"] = [_fields(line) for line in items]
+    assert reader.lines_read == 30_001
+    assert read["crlf"] == read["lf"] == read["mixed"]
+    assert len(read["lf"]) == 30_000
+    assert read["lf"][6][6:8] == ("refund", -(7 % 900 + 1) * 100 - 7)     # line 8: n = 7
+    assert read["lf"][0][4:6] == ("622609******0001", "0001")
