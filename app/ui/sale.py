@@ -6,7 +6,8 @@ reprints once paper is back). The sale itself is app.flows.sale.run_sale, as for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,18 +15,24 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Input, Static
 
+from app.ui.appchoice import thread_chooser
 from app.ui.base import Notice, PostermScreen
 from app.ui.outcome import TxnView, result_lines, view_of
 
 if TYPE_CHECKING:
+    from app.emv.selection import Chooser
     from app.terminal import Terminal
+
+    Step = Callable[[str], None]
+    #: a card flow for :meth:`TxnScreen.run_card_flow`: (terminal, on_step, chooser) -> view
+    CardJob = Callable[[Terminal, Step, Chooser], Any]
 
 #: Seconds the sale waits for a card (Esc gives up sooner).
 CARD_TIMEOUT = 120.0
 
 #: run_sale's steps -> words shown while the sale is under way
 STEP_WORDS = {"card": "present_card", "card_read": "card_read", "pin": "enter_pin",
-              "host": "asking_host", "print": "printing"}
+              "host": "asking_host", "print": "printing", "busy": "checking"}
 
 
 def amount_preview(text: str) -> tuple[int | None, str]:
@@ -180,6 +187,61 @@ class TxnScreen(PostermScreen):
         self.show_result(self.view)
         self.notice(self.both("reprinted"), "ok")
 
+    # -- card flows: the steps, the application choice ------------------------------------
+
+    def run_card_flow(self, job: CardJob, *, first_step: str = "card") -> bool:
+        """Run ``job(term, on_step, chooser)`` (a flow taking run_sale's ``on_step`` and
+        ``chooser``) in a thread: its steps shown as they come, the application choice
+        asked in a box, then :meth:`card_flow_done` or :meth:`card_flow_failed`.
+        ``first_step`` is shown until the flow tells its own ('busy': a check first)."""
+        app = self.posterm
+
+        def step(name: str) -> None:     # in the flow's thread
+            app.post(self._on_step, name)
+
+        chooser = thread_chooser(self)
+        if not app.run_flow(lambda term: job(term, step, chooser), self.card_flow_done,
+                            self.card_flow_failed):
+            self.notice(self.say("busy"))
+            return False
+        self.state = "starting"
+        self._on_step(first_step)
+        if self.has_mock_panel:
+            self.action_show("mock")
+        return True
+
+    def _on_step(self, name: str) -> None:
+        if self.state == "result":
+            return
+        self.state = name
+        text = self.both(STEP_WORDS.get(name, name))
+        if name == "card":
+            text += f"  ({self._readers()})"
+        self.step(text)
+
+    def _readers(self) -> str:
+        term = self.posterm.term
+        devices = term.__dict__.get("devices") if term is not None else None
+        if devices is None:
+            return ""
+        words = [w for w, dev in (("chip", devices.card_reader), ("tap", devices.contactless),
+                                  ("swipe", devices.pinpad)) if dev is not None]
+        return " ".join(self.say(w) for w in words)
+
+    def card_flow_done(self, view: TxnView) -> None:
+        self.show_result(view)
+        self.focus_input()
+
+    def card_flow_failed(self, line: str, exc: Exception) -> None:
+        from app.ui.appchoice import ChoiceCancelled
+        if isinstance(exc, ChoiceCancelled):
+            line = self.both("cancelled")
+        self.show_failure(line, exc)
+        self.focus_input()
+
+    def focus_input(self) -> None:
+        """Where the cursor goes after a result: the screen's first field."""
+
     # -- waiting, cancelling --------------------------------------------------------------------
 
     def start_cancelling(self) -> None:
@@ -241,54 +303,26 @@ class SaleScreen(TxnScreen):
     def start_sale(self, fen: int) -> None:
         self.clear_result()
         self.query_one("#amount", Input).value = ""
-        self.query_one("#preview", Static).update(self._yuan(fen))
-        started = self.posterm.run_flow(self._job(fen), self._done, self._failed)
-        if not started:
-            self.notice(self.say("busy"))
-            return
-        self.state = "starting"
-        self._on_step("card")
-        if self.has_mock_panel:
-            self.action_show("mock")
+        self.query_one("#preview", Static).update(yuan(fen))
+        self.run_card_flow(self.amount_job(fen))
 
-    @staticmethod
-    def _yuan(fen: int) -> str:
-        from app.amount import format_yuan
-        return f"¥ {format_yuan(fen, grouped=True)}"
+    def amount_job(self, fen: int) -> CardJob:
+        """The flow an amount starts here (a pre-authorisation screen starts its own)."""
+        return sale_job(fen)
 
-    def _job(self, fen: int):
-        app = self.posterm
-
-        def step(name: str) -> None:     # in the flow's thread
-            app.post(self._on_step, name)
-
-        def job(term: Terminal) -> TxnView:
-            from app.flows.sale import run_sale
-            return view_of(term, run_sale(term, fen, timeout=CARD_TIMEOUT, on_step=step))
-        return job
-
-    def _on_step(self, name: str) -> None:
-        if self.state == "result":
-            return
-        self.state = name
-        text = self.both(STEP_WORDS.get(name, name))
-        if name == "card":
-            text += f"  ({self._readers()})"
-        self.step(text)
-
-    def _readers(self) -> str:
-        term = self.posterm.term
-        devices = term.__dict__.get("devices") if term is not None else None
-        if devices is None:
-            return ""
-        words = [w for w, dev in (("chip", devices.card_reader), ("tap", devices.contactless),
-                                  ("swipe", devices.pinpad)) if dev is not None]
-        return " ".join(self.say(w) for w in words)
-
-    def _done(self, view: TxnView) -> None:
-        self.show_result(view)
+    def focus_input(self) -> None:
         self.query_one("#amount", Input).focus()
 
-    def _failed(self, line: str, exc: Exception) -> None:
-        self.show_failure(line, exc)
-        self.query_one("#amount", Input).focus()
+
+def yuan(fen: int) -> str:
+    """'¥ 1,234.50'."""
+    from app.amount import format_yuan
+    return f"¥ {format_yuan(fen, grouped=True)}"
+
+
+def sale_job(fen: int) -> CardJob:
+    def job(term: Terminal, step: Step, chooser: Chooser) -> TxnView:
+        from app.flows.sale import run_sale
+        return view_of(term, run_sale(term, fen, timeout=CARD_TIMEOUT, on_step=step,
+                                      chooser=chooser))
+    return job

