@@ -89,9 +89,8 @@ def reconcile(term: Terminal, statement: Path, *, profile: str | None = None,
     if not statement.is_file():
         raise InputError(f"{statement}: no such statement file")
     chosen = load_profile(profile, statement)      # a bad profile is refused even for a rerun
-    file_hash, size = file_digest(statement)
     if parallel is None:
-        parallel = size >= PARALLEL_MIN_BYTES
+        parallel = statement.stat().st_size >= PARALLEL_MIN_BYTES
     since = until = None
     if period is not None:
         since = (date.fromisoformat(period[0]) - timedelta(days=PERIOD_MARGIN_DAYS)).isoformat()
@@ -102,9 +101,10 @@ def reconcile(term: Terminal, statement: Path, *, profile: str | None = None,
     # the journal's one-line CorruptDatabase error. ``posterm audit verify`` and the other
     # commands still check the file when they open it.
     term.journal_check = False
-    # The reading process starts before the journal is opened (the journal's rows load
-    # here meanwhile); a file seen before stops it unused.
+    # The reading process starts before the file is hashed and the journal opened (the
+    # journal's rows load here meanwhile); a file seen before stops it unused.
     with StatementFeed(statement, chosen, parallel=parallel) as feed:
+        file_hash, size = file_digest(statement)       # while the reading process reads
         book = ReconBook(term.journal)
         if not force:
             earlier = book.find_by_hash(file_hash)
