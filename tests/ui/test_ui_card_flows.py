@@ -121,3 +121,134 @@ async def test_refund_bad_fields_wrong_supervisor_cancelled_prompt_and_card_wait
         await pilot.press("escape")
         await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the menu")
     assert journal_rows(till) == []
+
+
+# -- balance -----------------------------------------------------------------------------------
+
+async def test_balance_is_shown_masked_never_printed_and_a_wrong_pin_is_declined(till: Till):
+    from app.amount import format_yuan
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await open_screen(pilot, "4", "BalanceScreen")
+        await pilot.press("enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        head = text_of(pilot, "#head")
+        assert head == f"余额 BALANCE  ¥{format_yuan(TEST_BALANCE, grouped=True)}", head
+        details = text_of(pilot, "#details")
+        assert "622609******0048" in details and "余额不打印" in details
+        pan = CATALOGUE["unionpay-debit-chip"].pan
+        assert pan not in details and pan not in head
+        assert text_of(pilot, "#slip") == ""
+        await pilot.press("enter")                                # again, a wrong PIN
+        await card_result(pilot, "unionpay-debit-chip", pin="111111")
+        assert text_of(pilot, "#head").startswith(f"交易失败 DECLINED  55 {rule('55').zh}")
+    assert journal_rows(till) == []                               # nothing moved
+    printed = list((till.data / "receipts").glob("*")) if (till.data / "receipts").exists() \
+        else []
+    assert printed == []
+
+
+# -- pre-authorisation -------------------------------------------------------------------------
+
+async def test_preauth_hold_completion_over_115_percent_and_void_from_its_menu(till: Till):
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await open_screen(pilot, "5", "PreauthScreen")
+        await pilot.press("1")
+        await until(pilot, lambda: screen_name(pilot) == "PreauthHoldScreen", "the hold")
+        await pilot.press(*"100", "enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        assert text_of(pilot, "#head").startswith("交易成功 APPROVED")
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "PreauthScreen", "the choice")
+        await pilot.press("down", "enter")                         # 2 with the arrows
+        await until(pilot, lambda: screen_name(pilot) == "CompletionScreen", "completion")
+        await idle(pilot)
+        hold = journal_rows(till)[0]
+        listed = app.screen.query_one("#open")
+        assert listed.option_count == 1
+        assert listed.get_option_at_index(0).id == str(int(hold["stan"]))
+        await pilot.press("tab", "enter")                          # picked from the list
+        amount = app.screen.query_one("#amount")
+        assert app.focused is amount and amount.value == "100.00"
+        await pilot.press(*["backspace"] * 6, *"110", "enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        assert text_of(pilot, "#head").startswith("交易成功 APPROVED")
+        assert app.screen.query_one("#open").get_option_at_index(0).disabled   # none open
+
+        await pilot.press("escape", "1")                           # a second hold
+        await until(pilot, lambda: screen_name(pilot) == "PreauthHoldScreen", "the hold")
+        await pilot.press(*"100", "enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        second = journal_rows(till)[-1]
+        await pilot.press("escape", "2")
+        await until(pilot, lambda: screen_name(pilot) == "CompletionScreen", "completion")
+        await idle(pilot)
+        await pilot.press(*str(int(second["stan"])), "enter")     # typed this time
+        await pilot.press(*["backspace"] * 6, *"120", "enter")    # over 115% of the hold
+        await card_result(pilot, "unionpay-debit-chip")
+        assert f"61 {rule('61').zh}" in text_of(pilot, "#head")
+        await pilot.press(*"999", "enter", *"1", "enter")          # no such hold
+        await until(pilot, lambda: "000999" in text_of(pilot, "#notice"), "the refusal")
+
+        await pilot.press("escape", "3")
+        await until(pilot, lambda: screen_name(pilot) == "PreauthVoidScreen", "the void")
+        await idle(pilot)
+        listed = app.screen.query_one("#voidable")
+        ids = [listed.get_option_at_index(i).id for i in range(listed.option_count)]
+        assert ids == [str(int(second["stan"])), str(int(journal_rows(till)[1]["stan"]))]
+        await pilot.press("tab", "enter")                          # the open hold
+        await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+        await pilot.press(*SUPERVISOR, "enter")
+        await until(pilot, lambda: app.screen.state == "result"
+                    and text_of(pilot, "#head") != "", "the void's result")
+        await idle(pilot)
+        assert text_of(pilot, "#head").startswith("交易成功 APPROVED")
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "PreauthScreen", "the choice")
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the menu")
+    rows = journal_rows(till)
+    assert [(r["type"], r["state"], r["amount"]) for r in rows] == [
+        ("preauth", "approved", 10000), ("completion", "approved", 11000),
+        ("preauth", "approved", 10000), ("completion", "declined", 12000),
+        ("preauth_void", "approved", 10000)]
+    assert rows[2]["voided_by"] == rows[4]["txn_id"]
+
+
+# -- the application choice ------------------------------------------------------------------
+
+async def test_dual_application_card_the_cardholder_chooses_or_cancels(till: Till):
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await open_screen(pilot, "1", "SaleScreen")
+        await pilot.press(*"66", "enter")
+        await until(pilot, lambda: app.screen.state == "card", "the card wait")
+        await present(pilot, "unionpay-dual-app")
+        await until(pilot, lambda: screen_name(pilot) == "AppChoice", "the choice")
+        apps = app.screen.query_one("#apps")
+        assert apps.option_count == 2
+        assert "UNIONPAY DEBIT" in str(apps.get_option_at_index(0).prompt)
+        assert "UNIONPAY CREDIT" in str(apps.get_option_at_index(1).prompt)
+        await pilot.press("down", "enter")                         # the credit one
+        await until(pilot, lambda: screen_name(pilot) == "SaleScreen", "the sale again")
+        await until(pilot, lambda: app.screen.state == "result", "the result")
+        await idle(pilot)
+        assert text_of(pilot, "#head").startswith("交易成功 APPROVED")
+        assert app.screen.view.data["aid"] == "A000000333010102"
+
+        await pilot.press(*"77", "enter")                          # again: Esc at the choice
+        await until(pilot, lambda: app.screen.state == "card", "the card wait")
+        await present(pilot, "unionpay-dual-app")
+        await until(pilot, lambda: screen_name(pilot) == "AppChoice", "the choice")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen.state == "result", "the cancel")
+        await idle(pilot)
+        assert text_of(pilot, "#notice") == "已取消 Cancelled"
+        assert text_of(pilot, "#head") == ""
+    rows = journal_rows(till)
+    assert [(r["type"], r["state"], r["amount"]) for r in rows] == [("sale", "approved", 6600)]
+    assert [r["amount"] for r in till.host.ledger_rows()] == [6600]
