@@ -45,13 +45,18 @@ def setup_logging(log_path: Path | None, *, verbose: bool = False) -> None:
     """Log to ``log_path`` (INFO) and to stderr only when verbose, always through the filter."""
     # Warnings (a library's deprecations) go to the log file, never to the cashier's screen.
     logging.captureWarnings(True)
+    # A log line that cannot be written (a full disk) is dropped, not printed at the
+    # cashier as a "Logging error" traceback; the journal's own error says what is wrong.
+    logging.raiseExceptions = False
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.setLevel(logging.INFO)
     handlers: list[logging.Handler] = []
     if log_path is not None:
-        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+        # opened at the first line: a read-only or full disk loses log lines, never the
+        # command (the journal's own error then says what is wrong with the disk)
+        handlers.append(logging.FileHandler(log_path, encoding="utf-8", delay=True))
     if verbose:
         handlers.append(logging.StreamHandler())
     if not handlers:

@@ -17,3 +17,14 @@ class KeyFileError(StorageError):
 
 class InvalidTransition(StorageError):
     """A state change that the transaction or reversal state machine does not allow."""
+
+
+class DiskFull(StorageError):
+    """A write to the journal was refused because the disk is full, read-only or failing.
+
+    SQLite rolled the write back, so nothing is half-written; ``reason`` is "full",
+    "read-only" or "I/O error"."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Self
 import sqlite_utils
 
 from storage import audit as audit_log
-from storage.errors import CorruptDatabase, InvalidTransition, StorageError
+from storage.errors import CorruptDatabase, DiskFull, InvalidTransition, StorageError
 from storage.migrations import migrate
 from storage.pan import CardDataProtector, mask_pan
 from storage.passwords import check_password
@@ -41,6 +42,37 @@ BATCH_MAX = 999999
 BUSY_TIMEOUT_S = 10.0
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
+#: What a write the disk refused means (DiskFull's reason) and what to do.
+_UNWRITABLE = {
+    "full": "the disk is full: nothing was written; free space on it (posterm doctor shows"
+            " how much is left)",
+    "read-only": "the disk is read-only: nothing was written; check the disk and remount"
+                 " it read-write (posterm doctor)",
+    "I/O error": "the disk failed a write: nothing was written; check the disk and its free"
+                 " space (posterm doctor)",
+}
+#: SQLite's primary result codes of a refused write: FULL, READONLY, IOERR, CANTOPEN
+#: (a -wal or -shm file that cannot be made); the disk itself says which it is.
+_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 8, 10, 14
+#: Less free space than this on the journal's disk counts as full (SQLite needs a few pages).
+_FULL_BYTES = 256 * 1024
+
+
+def _unwritable(path: Path, code: int) -> str | None:
+    """Why the disk refused a write to the journal at ``path`` (a key of _UNWRITABLE), or
+    None if the error is not the disk's. The file system is asked first: SQLite reports a
+    full disk as an I/O error when the -shm file cannot grow, for instance."""
+    if code not in (_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN):
+        return None
+    try:
+        disk = os.statvfs(path.parent)
+    except OSError:
+        disk = None
+    if disk is not None and disk.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if code == _SQLITE_FULL or (disk is not None and disk.f_bavail * disk.f_frsize < _FULL_BYTES):
+        return "full"
+    return {_SQLITE_READONLY: "read-only", _SQLITE_IOERR: "I/O error"}.get(code)
 
 # Reason codes (F39 of the 0400) a reversal is armed with.
 REVERSAL_NO_RESPONSE = "98"
@@ -339,6 +371,12 @@ class Journal:
         with self._read() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
+
+    def check_writable(self) -> None:
+        """Commit one small write (meta 'write_check': the time): a full, read-only or
+        failing disk shows here as DiskFull before a transaction starts (and before its
+        card is asked for), not once its PENDING row cannot be committed."""
+        self.set_meta("write_check", self._now()[0])
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a small non-secret setting."""
@@ -836,6 +874,9 @@ def _translated(path: Path) -> Iterator[None]:
         code = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in str(e) or "not a database" in str(e):
             raise CorruptDatabase(f"journal {path} is not a usable SQLite database ({e}); restore it from a backup") from None
+        reason = _unwritable(path, code)
+        if reason is not None:
+            raise DiskFull(f"journal {path}: {_UNWRITABLE[reason]}", reason) from None
         raise StorageError(f"journal {path}: {e}") from None
     except sqlite3.Error as e:
         raise StorageError(f"journal {path}: {e}") from None

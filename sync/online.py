@@ -357,8 +357,10 @@ class HostSession:
 
         Reversible types keep a reversal armed until the reply is committed; a
         non-reversible one (a refund, 0220) whose reply does not come is queued and sent
-        again as a repeat until the host answers (store and forward).
+        again as a repeat until the host answers (store and forward). A journal that
+        cannot take a write (a full disk) refuses it before anything is sent.
         """
+        self.journal.check_writable()
         self.flush_reversals()
         self.refuse_while_settling()
         self.ensure_signed_on()

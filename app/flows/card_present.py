@@ -27,7 +27,9 @@ def needs_pin(card: CardData, pin_given: bool) -> bool:
 
 
 def check_single_limit(term: Terminal, amount: int) -> None:
-    """Refuse an amount over the configured single-transaction limit, before any card."""
+    """Refuse an amount over the configured single-transaction limit, before any card; and
+    any transaction while the journal cannot take a write (a full or read-only disk)."""
+    term.journal.check_writable()
     limit = term.config["terminal"]["single_txn_limit"]
     if amount > limit:
         raise Refused(f"amount ¥{format_yuan(amount)} is over the single-transaction limit "
