@@ -358,3 +358,38 @@ def test_the_version_is_the_package_version(tmp_path: Path):
     run = posterm_cmd("--version")
     assert run.returncode == 0
     assert run.stdout.strip() == f"posterm, version {metadata.version('posterm')}"
+
+
+# ---------------------------------------------------------------------- the daily timer
+
+DEPLOY = REPO / "deploy"
+
+
+def test_the_daily_timer_runs_posterm_backup_create():
+    service = (DEPLOY / "posterm-backup.service").read_text(encoding="utf-8")
+    timer = (DEPLOY / "posterm-backup.timer").read_text(encoding="utf-8")
+    assert "ExecStart=/opt/posterm/venv/bin/posterm backup create\n" in service
+    assert "Environment=POSTERM_DATA=/var/lib/posterm\n" in service
+    assert "Type=oneshot" in service and "UMask=0077" in service
+    assert "Unit=posterm-backup.service" in timer and "Persistent=true" in timer
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_the_backup_units_pass_systemd_analyze_verify(tmp_path: Path):
+    """In a scratch root: the system's units, the two files, a stand-in for the installed
+    posterm (verify checks that ExecStart is executable)."""
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    (root / "lib").symlink_to("usr/lib")
+    units = root / "etc/systemd/system"
+    units.mkdir(parents=True)
+    for name in ("posterm-backup.service", "posterm-backup.timer"):
+        shutil.copy(DEPLOY / name, units / name)
+    exe = root / "opt/posterm/venv/bin/posterm"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    run = subprocess.run(["systemd-analyze", "verify", f"--root={root}",
+                          units / "posterm-backup.timer", units / "posterm-backup.service"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0 and run.stderr.strip() == "", run.stderr
