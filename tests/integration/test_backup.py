@@ -354,6 +354,23 @@ def test_a_journal_newer_than_this_posterm_is_one_line_and_untouched(tmp_path: P
     assert posterm(data, "backup", "list", "--json").json()["backups"] == []
 
 
+def test_the_cashier_app_shows_a_newer_journal_as_one_line(tmp_path: Path):
+    """What the cashier app's start does (app.ui.app boot): Terminal(...).journal, and the
+    error through the app's one_line."""
+    from app.terminal import Terminal as AppTerminal
+    from app.ui.problems import one_line
+    data = tmp_path / "till"
+    init_plain(data)
+    with closing(sqlite3.connect(data / "posterm.db")) as conn:
+        conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    with AppTerminal(data) as term, pytest.raises(Exception) as failed:
+        term.journal  # noqa: B018
+    for language in ("zh", "en"):
+        line = one_line(failed.value, language)
+        assert "\n" not in line and "newer than this posterm" in line and "请升级" in line
+        assert "internal error" not in line and "内部错误" not in line
+
+
 def test_the_version_is_the_package_version(tmp_path: Path):
     run = posterm_cmd("--version")
     assert run.returncode == 0
