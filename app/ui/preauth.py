@@ -128,7 +128,7 @@ class CompletionScreen(TxnScreen):
         self.amounts: dict[int, int] = {}     # STAN -> the hold's amount, once listed
 
     DEFAULT_CSS = """
-    CompletionScreen .field { width: 34; border: round $border-blurred; height: 3; }
+    CompletionScreen .field { width: 100%; border: round $border-blurred; height: 3; }
     CompletionScreen .field:focus { border: round $border; }
     CompletionScreen #open { height: 5; }
     CompletionScreen #list-title { height: 1; color: $text-muted; }

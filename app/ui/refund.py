@@ -37,7 +37,7 @@ class RefundScreen(TxnScreen):
     TITLE_KEY = "refund"
 
     DEFAULT_CSS = """
-    RefundScreen .field { width: 34; border: round $border-blurred; height: 3; }
+    RefundScreen .field { width: 100%; border: round $border-blurred; height: 3; }
     RefundScreen .field:focus { border: round $border; }
     """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from app.ui.app import PostermApp
+from app.ui.preauth import open_preauths
 from hal.testcards import CATALOGUE
 from host.issuer import TEST_BALANCE
 from sync.responses import rule
@@ -252,3 +253,84 @@ async def test_dual_application_card_the_cardholder_chooses_or_cancels(till: Til
     rows = journal_rows(till)
     assert [(r["type"], r["state"], r["amount"]) for r in rows] == [("sale", "approved", 6600)]
     assert [r["amount"] for r in till.host.ledger_rows()] == [6600]
+
+
+# -- snapshots (fixed clock, auth code and dates, as tests/ui/test_ui_snapshots.py) -------------
+
+def _fixed_result(screen) -> None:
+    """The result shown again with the volatile values (time, auth code) fixed."""
+    view = screen.view
+    auth = view.data["auth_code"]
+    screen.show_result(dataclasses.replace(
+        view, data={**view.data, "auth_code": FIXED_AUTH},
+        receipt=fixed_text(view.receipt or "", auth)))
+
+
+def test_snapshot_refund_result_with_its_slip(snap_compare, till: Till):
+    async def run_before(pilot) -> None:
+        await sign_on(pilot)
+        await sale(pilot, "50", "visa-chip")
+        rrn = journal_rows(till)[0]["rrn"]
+        await open_screen(pilot, "3", "RefundScreen")
+        await refund(pilot, "20", rrn)
+        await card_result(pilot, "visa-chip")
+        screen = pilot.app.screen
+        screen.query_one("#date").value = "0102"
+        _fixed_result(screen)
+        await steady(pilot)
+
+    assert snap_compare(PostermApp(till.data), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_balance_result(snap_compare, till: Till):
+    async def run_before(pilot) -> None:
+        await sign_on(pilot)
+        await open_screen(pilot, "4", "BalanceScreen")
+        await pilot.press("enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        await steady(pilot)
+
+    assert snap_compare(PostermApp(till.data), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_preauth_choice(snap_compare, till: Till):
+    async def run_before(pilot) -> None:
+        await sign_on(pilot)
+        await open_screen(pilot, "5", "PreauthScreen")
+        await steady(pilot)
+
+    assert snap_compare(PostermApp(till.data), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_completion_with_an_open_hold_picked(snap_compare, till: Till):
+    async def run_before(pilot) -> None:
+        await sign_on(pilot)
+        await open_screen(pilot, "5", "PreauthScreen")
+        await pilot.press("1")
+        await until(pilot, lambda: screen_name(pilot) == "PreauthHoldScreen", "the hold")
+        await pilot.press(*"100", "enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        await pilot.press("escape", "2")
+        await until(pilot, lambda: screen_name(pilot) == "CompletionScreen", "completion")
+        await idle(pilot)
+        screen = pilot.app.screen
+        items = [(stan, amount, text[:-5] + "01-02")
+                 for stan, amount, text in open_preauths(app_of(pilot).term)]
+        screen._listed(items)                                     # the hold's date fixed
+        await pilot.press("tab", "enter")
+        await steady(pilot)
+
+    assert snap_compare(PostermApp(till.data), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_application_choice(snap_compare, till: Till):
+    async def run_before(pilot) -> None:
+        await sign_on(pilot)
+        await open_screen(pilot, "1", "SaleScreen")
+        await pilot.press(*"66", "enter")
+        await until(pilot, lambda: pilot.app.screen.state == "card", "the card wait")
+        await present(pilot, "unionpay-dual-app")
+        await until(pilot, lambda: screen_name(pilot) == "AppChoice", "the choice")
+        await steady(pilot)
+
+    assert snap_compare(PostermApp(till.data), terminal_size=SIZE, run_before=run_before)
