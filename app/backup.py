@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import logging
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 from app.config import Config
@@ -117,8 +117,9 @@ def upgrade_guard(config: Config, root_key: bytes) -> Iterator[None]:
         yield
         return
     terminal_id, merchant_id = _ids(config)
-    with store.directory_lock(config.backup_dir):
+    with ExitStack() as held:
         try:
+            held.enter_context(store.directory_lock(config.backup_dir))
             made = store.backup_before_upgrade(
                 config.db_path, config.backup_dir, root_key, terminal_id=terminal_id,
                 merchant_id=merchant_id, posterm_version=posterm_version(), actor=actor(),

@@ -561,7 +561,11 @@ def directory_lock(directory: Path) -> Iterator[None]:
     """An exclusive advisory lock (flock) on the backup directory's lock file, so two
     processes starting together make one upgrade backup, not two."""
     directory = ensure_directory(directory)
-    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise BackupError(f"cannot open {directory / LOCK_NAME}: {e.strerror}",
+                          f"无法打开 {directory / LOCK_NAME}：{e.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -322,6 +322,22 @@ def dump_v3(db: Path) -> dict[str, list[tuple]]:
                 for t in ("meta", "counters", "transactions", "reversals", "operators")}
 
 
+def test_no_migration_without_its_backup(tmp_path: Path):
+    data = tmp_path / "till"
+    init_plain(data)
+    make_old_journal(data / "posterm.db", 4)
+    set_config(data, "backup", "directory", "posterm.toml/backups")   # cannot be made
+    run = posterm(data, "txns")
+    message = assert_one_clean_error_line(run, 2)
+    assert "needs an upgrade" in message and "升级前的备份失败" in message
+    with closing(sqlite3.connect(data / "posterm.db")) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+    set_config(data, "backup", "directory", "")
+    assert posterm(data, "txns").returncode == 0
+    kinds = [b["kind"] for b in posterm(data, "backup", "list", "--json").json()["backups"]]
+    assert kinds == ["upgrade"]
+
+
 def test_two_processes_starting_together_make_one_upgrade_backup(tmp_path: Path):
     data = tmp_path / "till"
     init_plain(data)
