@@ -124,7 +124,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "q_all": ("全部", "all"),
     "q_date_hint": ("年-月-日 [时:分]", "YYYY-MM-DD [HH:MM]"),
     "q_hint": ("回车查询 · Tab 到列表 · 回车看明细",
-               "Enter searches · Tab to the list · Enter: detail"),
+               "Enter: search · Tab: list · Enter: detail"),
     "q_searching": ("正在查询…", "Searching…"),
     "q_none": ("没有符合条件的交易", "No transaction matches"),
     "q_found": ("符合条件", "found"),
