@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -133,11 +133,15 @@ def item_lines(item: ReconItem, language: str) -> str:
     from app.recon.match import STATUS_EN, STATUS_ZH
     from app.recon.report import class_label
     from app.txnlist import type_label
+    from hal.document import text_width
     zh = language == "zh"
     status = STATUS_ZH if zh else STATUS_EN
 
-    def pair(key: str, value: Any) -> str:
-        return f"{both(key, language)}: {value}"
+    def cell(text: str, width: int) -> str:
+        return " " * max(0, width - text_width(text)) + text
+
+    def row(label: str, ours: str, theirs: str) -> str:
+        return label + " " * max(1, 16 - text_width(label)) + cell(ours, 16) + cell(theirs, 20)
 
     where = [f"{say('rec_line', language)} {item.line_no or '-'}",
              f"{say('batch', language)} {'-' if item.batch is None else f'{item.batch:06d}'}",
@@ -147,14 +151,17 @@ def item_lines(item: ReconItem, language: str) -> str:
              "  ".join(where),
              f"{item.txn_date or '-'} {item.txn_time or ''}  {item.card_masked or ''}  "
              f"{type_label(item.txn_type, language) if item.txn_type else ''}".rstrip(),
-             pair("rec_amounts", f"{money(item.journal_amount)} / "
-                                 f"{money(item.statement_amount)}"),
-             pair("rec_statuses", f"{status.get(item.journal_status, item.journal_status or '-')}"
-                                  f" / {status.get(item.statement_status, item.statement_status or '-')}")]
+             row("", both("rec_col_journal", language), both("rec_col_statement", language)),
+             row(both("rec_amount", language), money(item.journal_amount),
+                 money(item.statement_amount)),
+             row(both("rec_status", language),
+                 status.get(item.journal_status, item.journal_status or "-"),
+                 status.get(item.statement_status, item.statement_status or "-"))]
     if item.fee_expected is not None or item.fee_statement is not None:
-        lines.append(pair("rec_fees", f"{money(item.fee_expected)} / "
-                                      f"{money(item.fee_statement)}; "
-                                      f"{money(item.net_expected)} / {money(item.net_statement)}"))
+        lines.append(row(both("rec_fee", language), money(item.fee_expected),
+                         money(item.fee_statement)))
+        lines.append(row(both("rec_net", language), money(item.net_expected),
+                         money(item.net_statement)))
     lines.append(item.detail_zh if zh else item.detail)
     if item.resolved:
         lines.append(f"{both('rec_resolved', language)} ({item.resolved_by}, "

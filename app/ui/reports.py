@@ -73,6 +73,7 @@ class ReportsScreen(PostermScreen):
 
     DEFAULT_CSS = """
     ReportsScreen #dateline { height: 1; padding: 0 1; }
+    ReportsScreen.copy-shown #dateline { display: none; }
     ReportsScreen #dateline Static { width: auto; }
     ReportsScreen #date { width: 14; margin: 0 1; }
     ReportsScreen #date-keys { color: $text-muted; }
@@ -103,7 +104,8 @@ class ReportsScreen(PostermScreen):
                 with Vertical(id="dup-info"):
                     yield Static(id="dup-head")
                     yield Static(id="dup-details")
-                    yield Static(self.both("rpt_settlement_keys"), id="dup-keys")
+                    yield Static(f"F9     {self.both('rpt_print_copy')}\n"
+                                 f"F6/Esc {self.both('rpt_back_day')}", id="dup-keys")
         yield Notice(id="notice")
 
     def on_mount(self) -> None:
@@ -144,6 +146,7 @@ class ReportsScreen(PostermScreen):
         """Draw ``report``: its charts and numbers, its date in the date field."""
         self.report = report
         self.query_one("#views", ContentSwitcher).current = "day"
+        self.remove_class("copy-shown")
         self.retitle("rpt_day_takings")
         self.query_one(DayCharts).report = report
         field = self.query_one("#date", Input)
@@ -194,7 +197,9 @@ class ReportsScreen(PostermScreen):
     def action_settlement(self) -> None:
         if self.view_name == "settlement":
             self.query_one("#views", ContentSwitcher).current = "day"
+            self.remove_class("copy-shown")
             self.retitle("rpt_day_takings")
+            self.query_one("#date", Input).focus()
             self.notice("")
             return
         if self.posterm.run_flow(last_settlement_job(False), self.show_settlement,
@@ -208,6 +213,7 @@ class ReportsScreen(PostermScreen):
         from app.settle_commands import RESULT_LABELS
         self.copy = copy
         self.query_one("#views", ContentSwitcher).current = "settlement"
+        self.add_class("copy-shown")
         self.retitle("rpt_last_settlement")
         self.query_one("#dup-slip", Static).update(copy.text)
         self.query_one("#dup-preview", VerticalScroll).scroll_home(animate=False)
@@ -217,8 +223,7 @@ class ReportsScreen(PostermScreen):
             return f"{zh} {en}" if self.language == "zh" else f"{en} {zh}"
 
         self.query_one("#dup-head", Static).update(
-            f"{self.both('rpt_last_settlement')}\n{self.say('batch')} {copy.batch:06d}: "
-            f"{label(copy.result)}")
+            f"{self.say('batch')} {copy.batch:06d}: {label(copy.result)}")
         details = []
         if copy.result_after_upload is not None:
             details.append(f"{self.say('upload')} → {label(copy.result_after_upload)}")
