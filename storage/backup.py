@@ -56,6 +56,8 @@ KINDS = ("daily", "upgrade", "pre-restore")
 LOCK_NAME = ".posterm-backup.lock"
 _INFO = b"posterm backup"
 _BUSY_S = 2.0
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
 
 
 class BackupError(StorageError):
@@ -670,9 +672,13 @@ def restore(path: Path, journal_path: Path, root_key: bytes, *, terminal_id: str
                                 posterm_version=posterm_version, clock=clock)
                 previous, previous_kind = before.path, "pre-restore"
                 detail["previous"] = before.path.name
-                with closing(sqlite3.connect(str(plain), isolation_level=None)) as src:
-                    _append_audit(src, actor, "backup.restore", detail, utc, local)
-                    src.backup(current)          # one write transaction into the journal
+                try:
+                    with closing(sqlite3.connect(str(plain), isolation_level=None)) as src:
+                        _append_audit(src, actor, "backup.restore", detail, utc, local)
+                        src.backup(current)      # one write transaction into the journal
+                except sqlite3.Error as e:
+                    raise BackupError(f"the restore failed and the journal is unchanged: {e}",
+                                      f"恢复失败，日志数据库未改变：{e}") from None
                 current.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     logger.info("journal %s restored from %s (previous: %s)", journal_path, path.name,
                 previous)
@@ -684,14 +690,17 @@ def _open_current(journal_path: Path) -> sqlite3.Connection | Path | None:
     moved aside to if SQLite cannot read it (a damaged journal cannot be backed up)."""
     if not journal_path.exists():
         return None
+    conn = None
     try:
         conn = _exclusive(journal_path)
         result = conn.execute("PRAGMA quick_check").fetchall()
-    except JournalBusy:
-        raise
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as e:
+        if conn is not None:
+            conn.close()
+        if not _is_corrupt(e):
+            raise BackupError(f"cannot open the journal {journal_path}: {e}",
+                              f"无法打开日志数据库 {journal_path}：{e}") from None
         result = None
-        conn = None
     if result == [("ok",)]:
         assert conn is not None
         return conn
@@ -705,6 +714,12 @@ def _open_current(journal_path: Path) -> sqlite3.Connection | Path | None:
             os.replace(src, Path(f"{aside}{suffix}"))
     logger.warning("damaged journal %s moved aside to %s", journal_path, aside)
     return aside
+
+
+def _is_corrupt(e: sqlite3.DatabaseError) -> bool:
+    code = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+    return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in str(e) \
+        or "not a database" in str(e)
 
 
 def _place(plain: Path, journal_path: Path, detail: dict[str, Any], actor: str, utc: str,

@@ -260,6 +260,16 @@ def test_a_damaged_journal_is_moved_aside_and_replaced(paths):
         assert journal.verify_audit() == []
 
 
+def test_a_journal_that_cannot_be_opened_is_not_taken_for_damaged(paths, tmp_path):
+    journal_path, backups = paths
+    made = make(journal_path, backups)
+    in_the_way = tmp_path / "in-the-way.db"
+    in_the_way.mkdir()                                  # a directory where the journal is
+    with pytest.raises(store.BackupError, match="cannot open the journal"):
+        do_restore(made.path, in_the_way, backups)
+    assert in_the_way.is_dir() and not list(tmp_path.glob("*.damaged-*"))
+
+
 def test_a_missing_journal_is_restored(paths):
     journal_path, backups = paths
     made = make(journal_path, backups)
