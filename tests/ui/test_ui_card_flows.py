@@ -334,3 +334,44 @@ def test_snapshot_application_choice(snap_compare, till: Till):
         await steady(pilot)
 
     assert snap_compare(PostermApp(till.data), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_refund_a_first_supervisor_password_is_changed_and_a_locked_one_refused(
+        tmp_path, host):
+    from app.operators import change_password
+    from app.terminal import Terminal
+
+    from .conftest import integration
+    from .uipilot import CASHIER_PASSWORD
+    data = tmp_path / "till"
+    generated = integration.provision(data, host.address, host.data).json()[
+        "supervisor_password"]                                    # must be changed first
+    with Terminal(data) as term:
+        change_password(term, "01", "0000", CASHIER_PASSWORD)
+    till = Till(data, host)
+    app = PostermApp(data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await sale(pilot, "30", "visa-chip")
+        rrn = journal_rows(till)[0]["rrn"]
+        await open_screen(pilot, "3", "RefundScreen")
+        await pilot.press(*"30", "enter", *rrn, "enter", "enter", *generated, "enter")
+        await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt"
+                    and pilot.app.screen.has_class("changing"), "the change asked")
+        await pilot.press(*generated, "enter", *"boss-13579", "enter", *"boss-13579", "enter")
+        await card_result(pilot, "visa-chip")
+        assert text_of(pilot, "#head").startswith("交易成功 APPROVED")
+        await refund(pilot, "1", rrn, password="not-it")
+        for tries in range(5):                                     # [operators] max_failures
+            await until(pilot, lambda: app.screen.state == "result"
+                        and text_of(pilot, "#notice") != "", "the refusal")
+            await idle(pilot)
+            assert app.focused is app.screen.query_one("#date")    # the fields kept
+            await pilot.press("enter")
+            await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+            await pilot.press(*("not-it" if tries < 4 else "boss-13579"), "enter")
+        await until(pilot, lambda: "锁定" in text_of(pilot, "#notice"), "the lock")
+        assert "\n" not in text_of(pilot, "#notice")
+    rows = journal_rows(till)
+    assert [(r["type"], r["state"], r["amount"]) for r in rows] == [
+        ("sale", "approved", 3000), ("refund", "approved", 3000)]
