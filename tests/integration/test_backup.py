@@ -387,10 +387,20 @@ def test_the_cashier_app_shows_a_newer_journal_as_one_line(tmp_path: Path):
         assert "internal error" not in line and "内部错误" not in line
 
 
-def test_the_version_is_the_package_version(tmp_path: Path):
+def test_the_version_is_the_package_version_on_the_cli_and_the_settlement_report(
+        trading: Terminal):
+    version = metadata.version("posterm")
     run = posterm_cmd("--version")
     assert run.returncode == 0
-    assert run.stdout.strip() == f"posterm, version {metadata.version('posterm')}"
+    assert run.stdout.strip() == f"posterm, version {version}"
+    settled = trading.run("settle", "--json")
+    assert settled.returncode == 0 and settled.json()["result"] == "balanced", str(settled)
+    report = (trading.data / "reports" / "settlement-000001.txt").read_text(encoding="utf-8")
+    assert f"posterm {version}" in report
+    # a backup after the close says which batch was settled last
+    assert trading.run("backup", "create").returncode == 0
+    contents = trading.run("backup", "verify", "--json").json()["contents"]
+    assert (contents["last_settled_batch"], contents["open_batch"]) == (1, 2)
 
 
 # ---------------------------------------------------------------------- the daily timer
