@@ -27,6 +27,7 @@ import re
 import secrets
 import sqlite3
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
@@ -243,6 +244,20 @@ def _temp_db(directory: Path, label: str) -> Path:
     return path
 
 
+def _sweep(directory: Path, max_age_s: float = 86400.0) -> None:
+    """Remove clear snapshots and half-written files a killed process left behind (a day old:
+    never one that a running backup or restore is using)."""
+    now = time.time()
+    for pattern in (".snapshot-*", ".restore-*", f".*{SUFFIX}.*.tmp"):
+        for path in directory.glob(pattern):
+            try:
+                if now - path.stat().st_mtime > max_age_s:
+                    path.unlink()
+                    logger.warning("removed %s, left behind by an interrupted backup", path)
+            except OSError:
+                pass
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -331,6 +346,7 @@ def create(source: sqlite3.Connection, directory: Path, root_key: bytes, *, kind
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     directory = ensure_directory(directory)
+    _sweep(directory)
     plain = _temp_db(directory, "snapshot")
     try:
         try:
@@ -649,6 +665,7 @@ def restore(path: Path, journal_path: Path, root_key: bytes, *, terminal_id: str
             f"备份 {path.name} 的数据库版本 {header.schema_version} 高于本版本 posterm（最高 "
             f"{LATEST_VERSION}）：请先升级 posterm")
     work_dir = journal_path.parent
+    _sweep(work_dir)
     with opened(path, root_key, work_dir) as (header, plain):
         contents = _inspect_restored(path, plain)
         utc, local = stamp((clock or utc_now)())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -139,6 +140,23 @@ def test_the_file_is_private_and_holds_no_clear_journal(paths):
     assert b"SQLite format 3" not in raw and b"CREATE TABLE" not in raw
     assert PAN.encode() not in raw
     assert not [p for p in backups.iterdir() if p.name.startswith(".") and p.suffix != ".lock"]
+
+
+def test_clear_copies_left_by_a_killed_process_are_swept_after_a_day(paths):
+    journal_path, backups = paths
+    make(journal_path, backups)
+    old = [backups / ".snapshot-0123456789ab.db", journal_path.parent / ".restore-0123.db",
+           backups / f".posterm-x{store.SUFFIX}.abcd.tmp"]
+    fresh = backups / ".snapshot-ba9876543210.db"
+    for path in [*old, fresh]:
+        path.write_bytes(b"clear")
+    day_ago = time.time() - 86400 - 60
+    for path in old:
+        os.utime(path, (day_ago, day_ago))
+    made = make(journal_path, backups)
+    do_restore(made.path, journal_path, backups)
+    assert [p.exists() for p in old] == [False, False, False]
+    assert fresh.exists()                       # maybe another backup's, still running
 
 
 # ---------------------------------------------------------------------- tampering
