@@ -414,6 +414,70 @@ async def test_differences_are_listed_shown_and_resolved_behind_the_supervisor(
     assert audit["intact"] is True
 
 
+async def open_first_difference(pilot, statement: Path) -> None:
+    await open_screen(pilot, "0", "ReconcileScreen")
+    await reconcile_file(pilot, statement)
+    await pilot.press("home", "enter")
+    await until(pilot, lambda: screen_name(pilot) == "DifferenceScreen", "the difference")
+
+
+async def supervisor_says(pilot, password: str) -> str:
+    """Enter in the note field, the password in the prompt; the line the box shows after."""
+    await pilot.press("enter")
+    await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+    await pilot.press(*password, "enter")
+    await idle(pilot)
+    return text_of(pilot, "#item-notice") if screen_name(pilot) == "DifferenceScreen" else ""
+
+
+async def test_a_locked_supervisor_is_refused_and_the_difference_stays_open(
+        settled: SettledDay, day_till: Till):
+    integration.set_config(day_till.data, "operators", "max_failures", 2)
+    app = PostermApp(day_till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_difference(pilot, settled.edited)
+        await pilot.press(*"checked with the bank")
+        first = await supervisor_says(pilot, "wrong-1")
+        assert first.startswith("主管密码错误，还可尝试 1 次"), first
+        second = await supervisor_says(pilot, "wrong-2")
+        assert second.startswith("主管密码错误，") and "已锁定" in second, second
+        third = await supervisor_says(pilot, SUPERVISOR)           # right, but locked
+        assert "已锁定" in third and screen_name(pilot) == "DifferenceScreen", third
+        await pilot.press("escape")
+        assert str(app.screen.query_one("#items").get_row_at(0)[6]) == "未处理"
+    assert not any(i["resolved"] for i in recon_json(day_till, "show")["items"])
+
+
+async def test_a_supervisor_password_to_change_first_is_changed_in_the_prompt(
+        settled: SettledDay, day_till: Till):
+    from app.terminal import Terminal
+    with Terminal(day_till.data) as term:                # as a reset leaves it: change first
+        term.journal.set_operator("99", role="supervisor", name="Supervisor 主管",
+                                  password=SUPERVISOR, must_change=True)
+    new = "sup-13579"
+    app = PostermApp(day_till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_difference(pilot, settled.edited)
+        await pilot.press(*"phoned the bank")
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+        await pilot.press(*SUPERVISOR, "enter")
+        await idle(pilot)
+        # refused as 'change it first': the prompt again, asking for the new one twice
+        await until(pilot, lambda: screen_name(pilot) == "SupervisorPrompt", "the prompt")
+        assert "修改" in text_of(pilot, "#prompt-notice"), text_of(pilot, "#prompt-notice")
+        await pilot.press(*SUPERVISOR, "enter", *new, "enter", *new, "enter")
+        await until(pilot, lambda: screen_name(pilot) == "ReconcileScreen", "back to the run")
+        await idle(pilot)
+        assert notice(pilot) == "差错已处理 Difference resolved"
+    [done] = [i for i in recon_json(day_till, "show")["items"] if i["resolved"]]
+    assert done["note"] == "phoned the bank" and done["resolved_by"] == "99"
+    other = next(i for i in recon_json(day_till, "show")["items"] if not i["resolved"])
+    ok = integration.posterm(day_till.data, "recon", "resolve", str(other["id"]), "--note",
+                             "same", "--supervisor-password", new)
+    assert ok.returncode == 0, str(ok)                  # the new password is the one now
+
+
 async def test_bad_files_and_fields_are_one_line_naming_the_line_and_column(
         settled: SettledDay, day_till: Till, tmp_path: Path):
     original = settled.statement.read_text(encoding="utf-8-sig")
