@@ -355,6 +355,9 @@ def create(source: sqlite3.Connection, directory: Path, root_key: bytes, *, kind
             raise BackupError(f"cannot take a snapshot of the journal: {e}",
                               f"无法为日志数据库做快照：{e}") from None
         contents = inspect(plain, full_check=False)
+        if contents.integrity != "ok":
+            raise BackupError(f"the journal is damaged ({contents.integrity}): not backed up",
+                              f"日志数据库已损坏（{contents.integrity}）：未备份")
         utc, local = stamp((clock or utc_now)())
         header = BackupHeader(
             format=FORMAT, kind=kind, terminal_id=terminal_id, merchant_id=merchant_id,
@@ -395,6 +398,12 @@ def _link_new(tmp: Path, directory: Path, name: str) -> Path:
             os.link(tmp, final)
         except FileExistsError:
             continue
+        except OSError:                    # no hard links (a FAT stick): reserve, then rename
+            try:
+                os.close(_create_private(final))
+            except FileExistsError:
+                continue
+            os.replace(tmp, final)
         return final
     raise BackupError(f"too many backups named {name} in {directory}",
                       f"{directory} 中同名备份过多：{name}")
