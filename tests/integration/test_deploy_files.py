@@ -1,4 +1,4 @@
-"""deploy/: the systemd unit passes ``systemd-analyze verify``, the udev rules pass udevadm's
+"""deploy/: every systemd unit passes ``systemd-analyze verify``, the udev rules pass udevadm's
 own parser, and deploy/install.sh is idempotent, honest under --dry-run and polite without
 root.
 
@@ -62,16 +62,22 @@ def verify_unit(path: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
-def rendered_unit(tmp_path: Path, venv: Path) -> Path:
-    """The unit as install.sh writes it, with ExecStart in an existing virtualenv."""
-    unit = tmp_path / "posterm.service"
-    unit.write_text(UNIT.read_text().replace("/opt/posterm/venv", str(venv)))
-    return unit
+def rendered_unit(tmp_path: Path, venv: Path, unit: Path = UNIT) -> Path:
+    """A unit as install.sh writes it, with ExecStart in an existing virtualenv; every unit
+    of deploy/ beside it (a timer is verified with its service)."""
+    for other in sorted(DEPLOY.glob("*.service")) + sorted(DEPLOY.glob("*.timer")):
+        (tmp_path / other.name).write_text(
+            other.read_text().replace("/opt/posterm/venv", str(venv)))
+    return tmp_path / unit.name
+
+
+DEPLOY_UNITS = sorted(DEPLOY.glob("*.service")) + sorted(DEPLOY.glob("*.timer"))
 
 
 @needs_systemd_analyze
-def test_the_unit_passes_systemd_analyze_verify_without_a_single_remark(tmp_path):
-    run = verify_unit(rendered_unit(tmp_path, VENV_BIN.parent))
+@pytest.mark.parametrize("unit", DEPLOY_UNITS, ids=[u.name for u in DEPLOY_UNITS])
+def test_every_unit_passes_systemd_analyze_verify_without_a_single_remark(tmp_path, unit):
+    run = verify_unit(rendered_unit(tmp_path, VENV_BIN.parent, unit))
     # verify exits 0 even for an unknown key or a bad value (it says "ignoring" on stderr):
     # any line at all is a finding.
     assert run.returncode == 0 and run.stderr.strip() == "", run.stderr
