@@ -375,3 +375,28 @@ async def test_refund_a_first_supervisor_password_is_changed_and_a_locked_one_re
     rows = journal_rows(till)
     assert [(r["type"], r["state"], r["amount"]) for r in rows] == [
         ("sale", "approved", 3000), ("refund", "approved", 3000)]
+
+
+async def test_host_down_is_one_calm_line_on_refund_balance_and_preauth(till: Till):
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        till.host.stop()
+        await open_screen(pilot, "3", "RefundScreen")
+        await refund(pilot, "5", "000000000001")
+        await card_result(pilot, "visa-chip")
+        lines = [text_of(pilot, "#notice")]
+        await open_screen(pilot, "4", "BalanceScreen")
+        await pilot.press("enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        lines.append(text_of(pilot, "#notice"))
+        await open_screen(pilot, "5", "PreauthScreen")
+        await pilot.press("1")
+        await until(pilot, lambda: screen_name(pilot) == "PreauthHoldScreen", "the hold")
+        await pilot.press(*"100", "enter")
+        await card_result(pilot, "unionpay-debit-chip")
+        lines.append(text_of(pilot, "#notice"))
+        for line in lines:
+            assert "检查主机连接和设备后重试" in line and "\n" not in line, line
+        assert app.status.host_online is False
+    assert all(r["state"] != "approved" for r in journal_rows(till))
