@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from app.config import ShownSetting
     from app.terminal import Terminal
 
-VALUE_WIDTH = 42
+VALUE_WIDTH = 38
 
 
 def settings_job(term: Terminal) -> list[ShownSetting]:

@@ -35,8 +35,8 @@ def check_job(test: bool, roles: list[str] | None = None):
 
 def offline(entry: dict[str, Any]) -> bool:
     """A printer that opened but does not answer (not plugged in, switched off)."""
-    status = entry.get("status")
-    return bool(status) and not status.get("online", True)
+    status = entry.get("status") or {}
+    return not status.get("online", True)
 
 
 def trouble(entry: dict[str, Any]) -> bool:
@@ -54,12 +54,14 @@ def state_of(entry: dict[str, Any], tested: bool, language: str) -> str:
     return say("m_dev_test_ok" if tested else "m_dev_ok", language)
 
 
-def details_of(entry: dict[str, Any]) -> str:
+def details_of(entry: dict[str, Any], language: str) -> str:
     """The error, else the model and what the device told (as ``posterm devices``)."""
     if "error" in entry or "test_error" in entry:
         return " ".join(str(entry.get("error") or entry.get("test_error")).split())
     info = entry.get("info", {})
-    facts = [f"{k}={v}" for k, v in entry.items() if k in FACTS]
+    facts = [f"{k}={v}" for k, v in entry.items() if k in FACTS and k != "card_present"]
+    if "card_present" in entry:
+        facts.insert(0, say("card_in" if entry["card_present"] else "empty", language))
     status = entry.get("status") or {}
     facts += [k for k, v in status.items() if v and k != "online"]
     return " ".join([info.get("model") or info.get("driver") or "", *facts]).strip()
@@ -76,6 +78,7 @@ class DevicesScreen(ManagePart):
     DevicesScreen #devices { height: auto; max-height: 8; margin: 1 1 0 1; }
     DevicesScreen #hint { height: auto; color: $text-muted; padding: 1 1 0 1; }
     DevicesScreen #step { height: auto; color: $warning; padding: 0 1; }
+    DevicesScreen #detail { height: auto; padding: 1 1 0 1; }
     """
 
     def __init__(self) -> None:
@@ -85,6 +88,7 @@ class DevicesScreen(ManagePart):
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="devices", cursor_type="row")
+        yield Static(id="detail")
         yield Static(self.both("m_devices_hint"), id="hint")
         yield Static(id="step")
         yield Notice(id="notice")
@@ -125,13 +129,19 @@ class DevicesScreen(ManagePart):
         for role, entry in report.items():
             table.add_row(self.say(ROLE_WORDS.get(role, role)), entry["url"],
                           state_of(entry, role in self.tested, self.language),
-                          details_of(entry), key=role)
+                          details_of(entry, self.language), key=role)
         if report:
             table.move_cursor(row=max(0, min(at, len(report) - 1)))
         if any(trouble(e) for e in report.values()):
             self.notice(self.both("m_devices_failed"), "error")
         elif self.tested:
             self.notice(self.both("m_devices_all_ok"), "ok")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted device's whole line, as ``posterm devices`` prints it."""
+        from app.devicecheck import device_line
+        entry = self.report.get(str(event.row_key.value))
+        self.query_one("#detail", Static).update(device_line(entry) if entry else "")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -66,8 +66,9 @@ class KeysScreen(ManagePart):
         from pathlib import Path
 
         def row(word: str, text: str) -> str:
-            label = self.both(word)
-            return label + " " * max(1, 30 - _cells(label)) + text
+            word, _, code = word.partition(":")
+            label = self.both(word) + (f" {code}" if code else "")
+            return label + " " * max(1, 28 - _cells(label)) + text
 
         term = self.posterm.term
         shown = s.root_file
@@ -83,14 +84,16 @@ class KeysScreen(ManagePart):
                  ""]
         for word, name in (("m_master_key", "tmk"), ("m_pin_key", "pik"), ("m_mac_key", "mak")):
             k = s.key(name)
+            label = f"{word}:{name.upper()}"
             if not k.present:
-                lines.append(row(word, self.say("m_key_absent")))
+                lines.append(row(label, self.both("m_key_absent")))
                 continue
             when = (k.stored or "-")[:19].replace("T", " ")
-            lines.append(row(word, f"KCV {k.kcv or '-':<8}  {self.say('m_loaded_at')} {when}"))
+            lines.append(row(label, f"KCV {k.kcv or '-':<8}  {self.say('m_loaded_at')} {when}"))
         from app.keystatus import host_time
-        lines += ["", row("m_host_signon", host_time(s.signed_on)
-                          + (f"  {self.say('m_signon_needed')}" if s.sign_on_needed else ""))]
+        lines += ["", row("m_host_signon", f"{host_time(s.signed_on)} "
+                          f"({self.say('m_host_time')})"
+                          + (f"  {self.both('m_signon_needed')}" if s.sign_on_needed else ""))]
         self.query_one("#keys", Static).update("\n".join(lines))
 
     def action_sign_on(self) -> None:

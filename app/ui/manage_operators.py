@@ -171,8 +171,9 @@ class OperatorsScreen(ManagePart):
 
     def on_mount(self) -> None:
         table = self.query_one("#operators", DataTable)
-        for word, width in (("m_code", 4), ("m_role", 10), ("m_name", 16), ("m_state", 22),
-                            ("m_last_signon", 16)):
+        role = 6 if self.language == "zh" else 10
+        for word, width in (("m_code", 4), ("m_role", role), ("m_name", 26 - role),
+                            ("m_state", 22), ("m_last_signon", 16)):
             table.add_column(self.say(word), width=width, key=word)
         table.focus()
         self.load()

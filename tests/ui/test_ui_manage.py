@@ -366,7 +366,8 @@ async def test_devices_each_on_one_line_and_their_self_test(till: Till):
         rows = table_rows(pilot, "#devices")
         assert [r[0] for r in rows] == ["接触式读卡器", "非接读卡器", "密码键盘", "打印机"]
         assert all(r[1] == "mock:" and r[2] == "正常" for r in rows), rows
-        assert rows[0][3] == "mock contact reader card_present=False"
+        assert rows[0][3] == "mock contact reader 无卡"
+        assert text_of(pilot, "#detail").startswith("chip reader 接触式读卡器")   # the CLI's line
         await pilot.press("home", "down", "down", "down", "enter")       # the printer's test
         await until(pilot, lambda: table_rows(pilot, "#devices")[3][2] == "自检通过", "test")
         await idle(pilot)
