@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.widgets import Input
 
+from app.errors import Refused
 from app.ui.outcome import TxnView, view_of
 from app.ui.sale import CARD_TIMEOUT, TxnScreen, amount_preview
 from app.ui.supervisor import SupervisorPrompt
@@ -24,12 +25,39 @@ if TYPE_CHECKING:
 FIELDS = ("amount", "rrn", "date")
 
 
+class RefundQueued(Refused):
+    """The refund went out and no answer came: it is queued (store and forward) and sent
+    again until the host answers, so the cashier must not make it again."""
+
+    def __init__(self, stan: int) -> None:
+        super().__init__(f"STAN {stan:06d}")
+        self.stan = stan
+
+
+def queued_refund(term: Terminal, stan_before: int) -> int | None:
+    """The STAN of a refund taken after ``stan_before`` that waits in the advice queue."""
+    journal = term.journal
+    for advice in journal.pending_advices():
+        record = journal.get(advice.txn_id)
+        if record.txn_type == "refund" and record.stan > stan_before:
+            return record.stan
+    return None
+
+
 def refund_job(fen: int, rrn: str, date: str, password: str) -> CardJob:
     def job(term: Terminal, step: Step, chooser: Chooser) -> TxnView:
         from app.flows.refund import run_refund
-        return view_of(term, run_refund(term, fen, rrn=rrn, date=date,
-                                        supervisor_password=password, timeout=CARD_TIMEOUT,
-                                        chooser=chooser, on_step=step))
+        from sync.errors import SyncError
+        before = term.journal.last_stan()
+        try:
+            outcome = run_refund(term, fen, rrn=rrn, date=date, supervisor_password=password,
+                                 timeout=CARD_TIMEOUT, chooser=chooser, on_step=step)
+        except SyncError:
+            queued = queued_refund(term, before)
+            if queued is not None:        # no answer (timeout, bad MAC): queued, not lost
+                raise RefundQueued(queued) from None
+            raise
+        return view_of(term, outcome)
     return job
 
 
@@ -131,5 +159,7 @@ class RefundScreen(TxnScreen):
             self.step("")
             self.ask_supervisor(change_first=line)
             return
+        if isinstance(exc, RefundQueued):
+            line = f"{self.both('refund_queued')} ({exc})"
         super().card_flow_failed(line, exc)
         self.query_one("#date", Input).focus()      # the fields kept: Enter asks again

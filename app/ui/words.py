@@ -93,6 +93,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "refund_amount": ("退货金额（元）", "Refund amount (yuan)"),
     "orig_rrn": ("原参考号（12位）", "Original RRN"),
     "orig_date": ("原交易日期 MMDD", "Original date"),
+    "refund_queued": ("退货已保存，主机应答前自动重发，请勿重做",
+                      "Refund kept: sent again until the host answers; do not redo it"),
     "balance_hint": ("回车开始，然后插卡、挥卡或刷卡，持卡人输入密码",
                      "Enter, then the card and the customer's PIN"),
     "balance_go": ("查询余额", "Inquire"),

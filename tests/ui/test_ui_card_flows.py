@@ -378,6 +378,8 @@ async def test_refund_a_first_supervisor_password_is_changed_and_a_locked_one_re
 
 
 async def test_host_down_is_one_calm_line_on_refund_balance_and_preauth(till: Till):
+    """A refund sent without an answer is queued (store and forward): the line says it is
+    kept and not to make it again; the others say to check the host link and retry."""
     app = PostermApp(till.data)
     async with app.run_test(size=SIZE) as pilot:
         await sign_on(pilot)
@@ -385,7 +387,10 @@ async def test_host_down_is_one_calm_line_on_refund_balance_and_preauth(till: Ti
         await open_screen(pilot, "3", "RefundScreen")
         await refund(pilot, "5", "000000000001")
         await card_result(pilot, "visa-chip")
-        lines = [text_of(pilot, "#notice")]
+        line = text_of(pilot, "#notice")                          # sent, no answer: queued
+        assert line.startswith("退货已保存，主机应答前自动重发，请勿重做"), line
+        assert "重试" not in line and "\n" not in line
+        lines = []
         await open_screen(pilot, "4", "BalanceScreen")
         await pilot.press("enter")
         await card_result(pilot, "unionpay-debit-chip")
@@ -399,4 +404,6 @@ async def test_host_down_is_one_calm_line_on_refund_balance_and_preauth(till: Ti
         for line in lines:
             assert "检查主机连接和设备后重试" in line and "\n" not in line, line
         assert app.status.host_online is False
-    assert all(r["state"] != "approved" for r in journal_rows(till))
+    rows = journal_rows(till)
+    assert all(r["state"] != "approved" for r in rows)
+    assert [r["type"] for r in rows if r["state"] == "pending"] == ["refund"]
