@@ -69,7 +69,8 @@ NFCPY_USB_IDS = (("054c", "0193"), ("04cc", "0531"), ("04cc", "2533"), ("04e6", 
 TITLES = {
     "config": "configuration 配置", "pcscd": "pcscd 智能卡服务", "journal": "journal 流水库",
     "permissions": "key and database files 密钥与数据库文件", "disk": "disk space 磁盘空间",
-    "host": "host 主机 (echo 0820/301)", "clock": "clock 时钟", "batch": "open batch 当前批次",
+    "key": "key file 密钥文件", "host": "host 主机 (echo 0820/301)", "clock": "clock 时钟",
+    "batch": "open batch 当前批次",
 }
 
 
@@ -364,6 +365,7 @@ def integrity(db_path: Path) -> Check:
 
 def _host_checks(term: Any) -> tuple[Check, Check]:
     """The echo test and the clock's offset measured from its reply."""
+    from storage.errors import StorageError
     from sync.errors import SyncError
     address = term.config["host"]["address"]
     session = term.session
@@ -382,7 +384,7 @@ def _host_checks(term: Any) -> tuple[Check, Check]:
     sent = datetime.now().astimezone()
     try:
         reply = session.echo()
-    except SyncError as exc:
+    except (SyncError, StorageError) as exc:
         return (classify_host(address, problem=str(exc)),
                 classify_clock(None, "the host did not answer the echo test"))
     received = datetime.now().astimezone()
@@ -402,7 +404,8 @@ def _host_checks(term: Any) -> tuple[Check, Check]:
 def run_checks(data_dir: Path) -> list[Check]:
     """Every check on the terminal in ``data_dir``, in the order a person fixes them."""
     from app import config as config_mod
-    from app.errors import ConfigError
+    from app.errors import AppError, ConfigError
+    from storage.errors import StorageError
     try:
         config = config_mod.load(data_dir)
     except ConfigError as exc:
@@ -437,8 +440,17 @@ def run_checks(data_dir: Path) -> list[Check]:
                        Check("clock", WARNING, f"not checked: {why}", "fix the checks above"),
                        Check("batch", WARNING, f"not checked: {why}", "fix the checks above")]
             return checks
+        try:
+            journal = term.journal
+        except (AppError, StorageError) as exc:
+            # e.g. a key file that is not the one this journal was made with
+            checks.append(Check("key", FAILED, str(exc),
+                                "restore the key file this journal was made with "
+                                "(posterm.key, from its offline copy)"))
+            checks += [Check(name, WARNING, "not checked: the journal cannot be opened",
+                             "fix the checks above") for name in ("host", "clock", "batch")]
+            return checks
         checks.extend(_host_checks(term))
-        journal = term.journal
         batch = journal.current_batch()
         hours = config["settlement"]["warn_open_hours"] or BATCH_WARN_HOURS
         checks.append(classify_batch(batch, journal.settlements.opened_at(batch),

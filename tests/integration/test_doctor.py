@@ -10,6 +10,7 @@ batch open for 30 hours, a damaged journal, no configuration at all.
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,6 +179,17 @@ def test_a_damaged_journal_fails_and_the_checks_after_it_are_not_run(signed_on: 
     assert run.returncode == 2, str(run)
     assert checks["journal"]["status"] == "failed"
     assert "restore" in checks["journal"]["fix"]
+    assert {checks[n]["status"] for n in ("host", "clock", "batch")} == {"warning"}
+
+
+def test_a_key_file_that_is_not_the_journals_fails_and_says_to_restore_it(signed_on: Terminal):
+    key = signed_on.data / "posterm.key"
+    key.write_text(secrets.token_hex(32) + "\n")        # another terminal's key, mode kept
+    run, checks = doctor(signed_on.data)
+    assert run.returncode == 2, str(run)
+    assert checks["key"]["status"] == "failed"
+    assert "is not the key this journal was made with" in checks["key"]["detail"]
+    assert "restore the key file" in checks["key"]["fix"]
     assert {checks[n]["status"] for n in ("host", "clock", "batch")} == {"warning"}
 
 
