@@ -9,15 +9,22 @@ batch open for 30 hours, a damaged journal, no configuration at all.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import (
+    REPO,
+    RUN_TIMEOUT,
     HostSim,
     Run,
     Terminal,
@@ -26,6 +33,9 @@ from conftest import (
     set_config,
 )
 
+from app.doctor import PERMISSION_FIX
+
+NOBODY = 65534
 CHECKS = ["config", "pcscd", "device.card_reader", "device.contactless", "device.pinpad",
           "device.printer", "journal", "permissions", "disk", "host", "clock", "batch"]
 
@@ -180,6 +190,42 @@ def test_a_damaged_journal_fails_and_the_checks_after_it_are_not_run(signed_on: 
     assert checks["journal"]["status"] == "failed"
     assert "restore" in checks["journal"]["fix"]
     assert {checks[n]["status"] for n in ("host", "clock", "batch")} == {"warning"}
+
+
+def test_a_device_node_this_user_cannot_open_fails_with_the_udev_rule_and_group(
+        signed_on: Terminal, tmp_path: Path):
+    """The PIN pad's serial port is a pseudo-terminal that only root may open; posterm
+    doctor runs as another user (nobody) that owns a copy of the terminal's data."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to run posterm doctor as another user (setpriv)")
+    master, slave = os.openpty()
+    try:
+        port = os.ttyname(slave)
+        os.chmod(port, 0o600)
+        set_config(signed_on.data, "devices", "pinpad", f"serial:{port}?baudrate=19200")
+        shared = Path(tempfile.mkdtemp(prefix="posterm-doctor-"))
+        try:
+            shared.chmod(0o755)
+            data = shared / "terminal"
+            shutil.copytree(signed_on.data, data)
+            for path in [data, *data.rglob("*")]:
+                os.chown(path, NOBODY, NOBODY)
+            proc = subprocess.run(
+                ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                 sys.executable, "-m", "app", "--data", str(data), "doctor", "--json"],
+                capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=REPO, check=False,
+                env={**os.environ, "HOME": str(shared)})
+        finally:
+            shutil.rmtree(shared)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert not_ok(checks) == {"device.pinpad": "failed"}
+    assert f"no read/write permission on {port}" in checks["device.pinpad"]["detail"]
+    assert checks["device.pinpad"]["fix"] == PERMISSION_FIX
 
 
 def test_a_key_file_that_is_not_the_journals_fails_and_says_to_restore_it(signed_on: Terminal):
