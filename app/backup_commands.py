@@ -75,6 +75,7 @@ def backup_create(ctx: click.Context, as_json: bool) -> None:
     term = _open_terminal(ctx)
     made, removed = service.create(term)
     h = made.header
+    assert h is not None
     if as_json:
         _print_json({"result": "ok", **_header_json(made.path, made.file_size, h),
                      "rotated_out": [p.name for p in removed]})
