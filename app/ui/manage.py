@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import OptionList, Static
@@ -46,7 +47,7 @@ class ManagePart(PostermScreen):
     working = False
 
     def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(text, kind)
+        self.query_one("#notice", Notice).say_line(escape(text), kind)
 
     def start(self, job, done, failed=None) -> bool:
         """``job(term)`` off the event loop (app.run_flow); Esc waits for it. False, with
@@ -108,7 +109,7 @@ class ManageScreen(PostermScreen):
         self.query_one("#manage", OptionList).focus()
 
     def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(text, kind)
+        self.query_one("#notice", Notice).say_line(escape(text), kind)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:

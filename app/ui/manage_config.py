@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
@@ -55,6 +56,6 @@ class ConfigScreen(ManagePart):
         table.clear()
         for s in settings:
             text = s.text if len(s.text) <= VALUE_WIDTH else s.text[:VALUE_WIDTH - 1] + "…"
-            table.add_row(f"{s.section}.{s.key}", text,
+            table.add_row(f"{s.section}.{s.key}", Text(text),
                           self.say("m_from_default" if s.default else "m_from_file"),
                           key=f"{s.section}.{s.key}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
@@ -95,7 +96,7 @@ class DevicesScreen(ManagePart):
 
     def on_mount(self) -> None:
         table = self.query_one("#devices", DataTable)
-        for word, width in (("m_device", 12), ("url", 18), ("m_state", 10), ("m_details", 30)):
+        for word, width in (("m_device", 12), ("url", 18), ("m_state", 11), ("m_details", 29)):
             table.add_column("URL" if word == "url" else self.say(word), width=width, key=word)
         table.focus()
         self.check(False)
@@ -127,9 +128,9 @@ class DevicesScreen(ManagePart):
         at = table.cursor_row
         table.clear()
         for role, entry in report.items():
-            table.add_row(self.say(ROLE_WORDS.get(role, role)), entry["url"],
+            table.add_row(self.say(ROLE_WORDS.get(role, role)), Text(entry["url"]),
                           state_of(entry, role in self.tested, self.language),
-                          details_of(entry, self.language), key=role)
+                          Text(details_of(entry, self.language)), key=role)
         if report:
             table.move_cursor(row=max(0, min(at, len(report) - 1)))
         if any(trouble(e) for e in report.values()):
@@ -141,7 +142,7 @@ class DevicesScreen(ManagePart):
         """The highlighted device's whole line, as ``posterm devices`` prints it."""
         from app.devicecheck import device_line
         entry = self.report.get(str(event.row_key.value))
-        self.query_one("#detail", Static).update(device_line(entry) if entry else "")
+        self.query_one("#detail", Static).update(Text(device_line(entry)) if entry else "")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

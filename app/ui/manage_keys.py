@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
@@ -94,7 +95,7 @@ class KeysScreen(ManagePart):
         lines += ["", row("m_host_signon", f"{host_time(s.signed_on)} "
                           f"({self.say('m_host_time')})"
                           + (f"  {self.both('m_signon_needed')}" if s.sign_on_needed else ""))]
-        self.query_one("#keys", Static).update("\n".join(lines))
+        self.query_one("#keys", Static).update(Text("\n".join(lines)))
 
     def action_sign_on(self) -> None:
         if self.working:

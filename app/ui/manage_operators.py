@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -75,7 +76,7 @@ class OperatorForm(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="box"):
-            yield Static(self.title_text, id="form-title")
+            yield Static(Text(self.title_text), id="form-title")
             for name in self.fields:
                 field_id, word, secret, restrict, longest = FIELDS[name]
                 with Horizontal(classes="row"):
@@ -130,7 +131,7 @@ class ConfirmBox(ModalScreen[bool]):
         self.text = text
 
     def compose(self) -> ComposeResult:
-        yield Static(self.text, id="box")
+        yield Static(Text(self.text), id="box")
 
     def action_yes(self) -> None:
         self.dismiss(True)
@@ -191,7 +192,7 @@ class OperatorsScreen(ManagePart):
         for op in ops:
             role = self.say("m_supervisor_role" if op.is_supervisor else "m_cashier")
             last = (op.last_signon or "-")[:16].replace("T", " ")
-            table.add_row(("*" if op.code == here else " ") + op.code, role, op.name,
+            table.add_row(("*" if op.code == here else " ") + op.code, role, Text(op.name),
                           operator_state(op, self.language), last, key=op.code)
         if ops:
             table.move_cursor(row=min(at, len(ops) - 1))
@@ -284,6 +285,10 @@ class OperatorsScreen(ManagePart):
             from app.operators import remove_operator
             return remove_operator(term, code, supervisor_password=self._supervisor)
 
+        if op.is_supervisor:                # app.operators says why not, with no question
+            self._run(job, lambda op: "")
+            return
+
         def answered(yes: bool | None) -> None:
             if not yes:
                 self.notice(self.both("cancelled"))
@@ -316,8 +321,8 @@ class PasswordScreen(ManagePart):
     def compose_body(self) -> ComposeResult:
         op = self.posterm.operator
         with Vertical(id="form"):
-            yield Static(f"{self.both('operator_no')} {op.code if op else '--'}"
-                         f"  {op.name if op else ''}", id="who")
+            yield Static(Text(f"{self.both('operator_no')} {op.code if op else '--'}"
+                              f"  {op.name if op else ''}"), id="who")
             for name in ("old", "new", "again"):
                 field_id, word, secret, restrict, longest = FIELDS[name]
                 with Horizontal(classes="row"):

@@ -196,8 +196,12 @@ async def test_the_supervisor_adds_a_cashier_and_the_refusals_are_one_line_each(
         await fill_form(pilot, "05")
         await pilot.press("escape")
         await until_notice(pilot, "已取消")
+        await pilot.press("f2")                          # brackets are a name, not markup
+        await fill_form(pilot, "06", "[A组] 张三", "6666", "6666")
+        await until_notice(pilot, "操作员 06 [A组] 张三 已添加")
+        assert row_of(pilot, "06")[2] == "[A组] 张三"
     ops = operators_listed(till)
-    assert sorted(ops) == ["01", "03", "99"]
+    assert sorted(ops) == ["01", "03", "06", "99"]
     assert ops["03"]["name"] == "王小明" and ops["03"]["must_change"]
 
 
@@ -229,6 +233,9 @@ async def test_reset_unlock_and_remove_a_cashier_but_not_the_one_signed_on_here(
         await pilot.press("f3")
         await fill_form(pilot, "4321", "4321")
         await until_notice(pilot, "99 为主管")
+        await pilot.press("f8")                          # 99: refused, nothing asked
+        await until_notice(pilot, "只能删除收银员")
+        assert screen_name(pilot) == "OperatorsScreen"
         await pick(pilot, "01")
         await pilot.press("f8")
         await until_notice(pilot, "正在本机签到，不能删除")
