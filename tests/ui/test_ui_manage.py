@@ -97,6 +97,25 @@ async def test_each_part_opens_with_its_number_and_esc_comes_back_to_manage_then
         await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the main menu")
 
 
+async def test_english_first_when_the_terminal_speaks_english(till_factory):
+    till = till_factory(language="en")
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await open_manage(pilot)
+        assert text_of(pilot, "#title").startswith("Manage")
+        await open_part(pilot, "5", "DevicesScreen")
+        rows = table_rows(pilot, "#devices")
+        assert [r[0] for r in rows] == ["chip reader", "contactless", "PIN pad", "printer"]
+        assert {r[2] for r in rows} == {"ok"}
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "ManageScreen", "manage")
+        await open_part(pilot, "3", "KeysScreen")
+        assert "Master key 主密钥 TMK" in text_of(pilot, "#keys")
+        await pilot.press("f5")
+        assert await until_notice(pilot, "Signed on") == "Signed on 签到成功 — Batch 000001"
+
+
 # -- operators: the supervisor's -------------------------------------------------------------
 
 async def test_operators_ask_the_supervisor_wrong_password_and_esc_are_refused(till: Till):
