@@ -28,9 +28,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 APT_PACKAGES=(python3-venv python3-dev gcc swig pcscd libpcsclite1 libpcsclite-dev
               libusb-1.0-0 fonts-wqy-microhei)
 
-usage() {
-    sed -n '7,8p' "$0" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+usage() {     # usage EXIT_CODE: on stdout for --help, on stderr after a usage error
+    if [ "$1" -eq 0 ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    else sed -n '7,8p' "$0" | sed 's/^# \{0,1\}//' >&2; fi
+    exit "$1"
 }
 
 while [ $# -gt 0 ]; do
@@ -41,9 +42,9 @@ while [ $# -gt 0 ]; do
         --data) DATA=${2:?--data needs a directory}; shift ;;
         --root) ROOT=${2:?--root needs a directory}; shift ;;
         --pip-args) PIP_ARGS=${2?--pip-args needs a value}; shift ;;
-        -h|--help) usage ;;
-        -*) echo "$PROG: unknown option $1" >&2; usage ;;
-        *) [ -z "$SOURCE" ] || { echo "$PROG: one SOURCE only" >&2; usage; }; SOURCE=$1 ;;
+        -h|--help) usage 0 ;;
+        -*) echo "$PROG: unknown option $1" >&2; usage 2 ;;
+        *) [ -z "$SOURCE" ] || { echo "$PROG: one SOURCE only" >&2; usage 2; }; SOURCE=$1 ;;
     esac
     shift
 done

@@ -332,6 +332,15 @@ def test_dry_run_lists_every_step_and_changes_nothing(tmp_path):
     assert snapshot(root) == before
 
 
+def test_help_is_on_stdout_and_an_unknown_option_is_a_usage_error():
+    shown = run_install("--help")
+    assert shown.returncode == 0 and shown.stderr == ""
+    assert "sudo deploy/install.sh [--dry-run]" in shown.stdout
+    wrong = run_install("--frobnicate")
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr.splitlines()[0] == "install.sh: unknown option --frobnicate"
+
+
 def test_a_bad_source_is_one_line_and_exit_2(tmp_path):
     run = run_install("--dry-run", "--root", fresh_root(tmp_path), tmp_path / "nothing")
     assert run.returncode == 2
