@@ -97,12 +97,14 @@ def completed_holds(rows: list[TransactionRecord]) -> set[int | None]:
 
 def open_preauths(term: Terminal) -> list[tuple[int, int, str]]:
     """(STAN, amount, one line) of each approved pre-authorisation not voided nor completed
-    here yet, newest first (any batch: a hold outlives the day's batch)."""
+    here yet, newest first (any batch: a hold outlives the day's batch); the line ends with
+    the hold's date and authorisation code, as its slip shows them."""
     from app.amount import format_yuan
     rows = term.journal.transactions(limit=500)
     completed = completed_holds(rows)
-    return [(r.stan, r.amount, (f"{r.stan:06d} ¥{format_yuan(r.amount):>9} "
-                                f"{r.pan_masked[-8:]} {r.created_local[5:10]}"))
+    return [(r.stan, r.amount, (f"{r.stan:06d} ¥{format_yuan(r.amount):>8} "
+                                f"*{r.pan_masked[-4:]} {r.created_local[5:10]} "
+                                f"{r.auth_code or '-'}"))
             for r in rows
             if r.txn_type == "preauth" and r.state == "APPROVED" and r.voided_by is None
             and r.id not in completed]

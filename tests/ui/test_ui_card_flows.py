@@ -314,9 +314,9 @@ def test_snapshot_completion_with_an_open_hold_picked(snap_compare, till: Till):
         await until(pilot, lambda: screen_name(pilot) == "CompletionScreen", "completion")
         await idle(pilot)
         screen = pilot.app.screen
-        items = [(stan, amount, text[:-5] + "01-02")
+        items = [(stan, amount, text.rsplit(" ", 2)[0] + f" 01-02 {FIXED_AUTH}")
                  for stan, amount, text in open_preauths(app_of(pilot).term)]
-        screen._listed(items)                                     # the hold's date fixed
+        screen._listed(items)                           # the hold's date and auth code fixed
         await pilot.press("tab", "enter")
         await steady(pilot)
 
