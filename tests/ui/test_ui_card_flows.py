@@ -407,3 +407,22 @@ async def test_host_down_is_one_calm_line_on_refund_balance_and_preauth(till: Ti
     rows = journal_rows(till)
     assert all(r["state"] != "approved" for r in rows)
     assert [r["type"] for r in rows if r["state"] == "pending"] == ["refund"]
+
+
+async def test_in_english_the_labels_put_english_first(till_factory):
+    till = till_factory(language="en")
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot)
+        await open_screen(pilot, "3", "RefundScreen")
+        titles = [app.screen.query_one(f"#{name}").border_title
+                  for name in ("amount", "rrn", "date")]
+        assert titles == ["Refund amount (yuan) 退货金额（元）", "Original RRN 原参考号（12位）",
+                          "Original date 原交易日期 MMDD"]
+        await open_screen(pilot, "4", "BalanceScreen")
+        await pilot.press("enter")
+        await card_result(pilot, "visa-chip")
+        assert text_of(pilot, "#head").startswith("BALANCE 余额  ¥")
+        await open_screen(pilot, "5", "PreauthScreen")
+        options = app.screen.query_one("#choices")
+        assert str(options.get_option_at_index(1).prompt) == "2  Completion 预授权完成"
