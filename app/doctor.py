@@ -3,7 +3,8 @@ or failed, what it found in one line, and (when not ok) the one-line fix.
 
 The checks: the configuration, pcscd (process or its socket), every configured device (found,
 and the device node readable and writable by this user; a permission problem names the udev
-rule and the group), the journal's ``PRAGMA integrity_check``, the key file's and the
+rule and the group; a device another process holds open, the running cashier app's say, is
+left alone), the journal's ``PRAGMA integrity_check``, the key file's and the
 database's permissions, free space in the data directory, the host (an echo test 0820/301)
 and the clock's offset from the host (fields 12/13 of the echo reply: the settlement date is
 the host's), and the age of the open batch.
@@ -339,6 +340,54 @@ def denied_nodes(nodes: Iterable[Path]) -> list[str]:
     return [str(n) for n in nodes if n.exists() and not os.access(n, os.R_OK | os.W_OK)]
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Another process that has one of a device's nodes open."""
+
+    pid: int
+    command: str
+    node: str
+
+
+def node_holders(nodes: Iterable[Path], proc: Path = Path("/proc")) -> list[Holder]:
+    """The other processes holding any of ``nodes`` open (those whose /proc/PID/fd this user
+    may read: its own and, for root, all)."""
+    wanted = {str(n) for n in nodes}
+    if not wanted:
+        return []
+    holders = []
+    for fd_dir in proc.glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
+        if pid == os.getpid():
+            continue
+        try:
+            targets = {os.readlink(fd) for fd in fd_dir.iterdir()}
+        except OSError:
+            continue
+        for node in sorted(wanted & targets):
+            try:
+                raw = (fd_dir.parent / "cmdline").read_bytes()
+            except OSError:
+                raw = b""
+            command = raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
+            holders.append(Holder(pid, command, node))
+    return holders
+
+
+def classify_held(role: str, url: str, holders: list[Holder]) -> Check:
+    """A device another process holds open is not opened by the doctor (a PIN pad or a
+    reader in the middle of a sale must not be disturbed): posterm itself holding it is how
+    a running box looks; another program (ModemManager probing a serial adapter, say)
+    keeps posterm from it."""
+    first = holders[0]
+    shown = f"{url} — in use by PID {first.pid} ({first.command[:60]}), not opened"
+    if all("posterm" in h.command for h in holders):
+        return Check(f"device.{role}", OK, shown)
+    return Check(f"device.{role}", WARNING, shown,
+                 f"stop the program holding {first.node} (PID {first.pid}); for ModemManager: "
+                 "sudo systemctl disable --now ModemManager")
+
+
 def _file_state(path: Path, owner_uid: int) -> FileState | None:
     try:
         st = path.stat()
@@ -421,10 +470,15 @@ def run_checks(data_dir: Path) -> list[Check]:
     from app.terminal import Terminal
     term = Terminal(data_dir)
     try:
-        report = check_devices(term)
+        nodes = {role: device_nodes(url) for role, url in urls.items()}
+        held = {role: h for role in urls if (h := node_holders(nodes[role]))}
+        report = check_devices(term, roles=[r for r in urls if r not in held])
         for role, url in urls.items():
-            checks.append(classify_device(role, url, report.get(role, {}),
-                                          denied_nodes(device_nodes(url))))
+            if role in held:
+                checks.append(classify_held(role, url, held[role]))
+            else:
+                checks.append(classify_device(role, url, report.get(role, {}),
+                                              denied_nodes(nodes[role])))
         journal_check = integrity(config.db_path)
         checks.append(journal_check)
         owner = data_dir.stat().st_uid

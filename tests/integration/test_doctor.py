@@ -228,6 +228,29 @@ def test_a_device_node_this_user_cannot_open_fails_with_the_udev_rule_and_group(
     assert checks["device.pinpad"]["fix"] == PERMISSION_FIX
 
 
+def test_a_pin_pad_port_another_program_holds_open_is_left_alone_with_a_warning(
+        signed_on: Terminal):
+    master, slave = os.openpty()
+    port = os.ttyname(slave)
+    holder = subprocess.Popen(["sleep", "60"], stdin=slave)     # holds the port open
+    os.close(slave)                                              # only sleep holds it now
+    try:
+        set_config(signed_on.data, "devices", "pinpad", f"serial:{port}?baudrate=19200")
+        run, checks = doctor(signed_on.data)
+        os.set_blocking(master, False)
+        with pytest.raises(BlockingIOError):
+            os.read(master, 100)              # nothing was written: the doctor never opened it
+    finally:
+        holder.kill()
+        holder.wait()
+        os.close(master)
+    assert run.returncode == 1, str(run)
+    assert not_ok(checks) == {"device.pinpad": "warning"}
+    detail, fix = checks["device.pinpad"]["detail"], checks["device.pinpad"]["fix"]
+    assert f"in use by PID {holder.pid} (sleep 60), not opened" in detail
+    assert f"stop the program holding {port} (PID {holder.pid})" in fix
+
+
 def test_a_key_file_that_is_not_the_journals_fails_and_says_to_restore_it(signed_on: Terminal):
     key = signed_on.data / "posterm.key"
     key.write_text(secrets.token_hex(32) + "\n")        # another terminal's key, mode kept

@@ -21,10 +21,12 @@ from app.doctor import (
     WARNING,
     Check,
     FileState,
+    Holder,
     classify_batch,
     classify_clock,
     classify_device,
     classify_disk,
+    classify_held,
     classify_host,
     classify_integrity,
     classify_pcscd,
@@ -33,6 +35,7 @@ from app.doctor import (
     device_nodes,
     host_time,
     integrity,
+    node_holders,
     overall,
     pcscd_process,
     report_json,
@@ -154,6 +157,38 @@ def test_the_nodes_of_serial_file_and_tty_urls_and_none_for_the_others(tmp_path)
 
 def test_a_node_that_is_not_there_is_not_a_permission_problem(tmp_path):
     assert denied_nodes([tmp_path / "ttyUSB7"]) == []
+
+
+def fake_process(proc: Path, pid: int, command: str, *fds: str) -> None:
+    d = proc / str(pid)
+    (d / "fd").mkdir(parents=True)
+    (d / "cmdline").write_bytes(command.replace(" ", "\0").encode() + b"\0")
+    for number, target in enumerate(fds):
+        (d / "fd" / str(number)).symlink_to(target)
+
+
+def test_the_processes_holding_a_device_node_are_found_in_proc(tmp_path):
+    fake_process(tmp_path, 100, "/opt/posterm/venv/bin/python /opt/posterm/venv/bin/posterm ui",
+                 "/dev/tty1", "/dev/ttyUSB0", "socket:[123]")
+    fake_process(tmp_path, 200, "/usr/sbin/ModemManager", "/dev/ttyACM0")
+    fake_process(tmp_path, 300, "bash", "/dev/pts/3")
+    (tmp_path / "self").mkdir()
+    holders = node_holders([Path("/dev/ttyUSB0"), Path("/dev/ttyACM0")], tmp_path)
+    assert sorted((h.pid, h.node) for h in holders) == [(100, "/dev/ttyUSB0"),
+                                                        (200, "/dev/ttyACM0")]
+    assert next(h for h in holders if h.pid == 100).command.endswith("posterm ui")
+    assert node_holders([], tmp_path) == []
+    assert node_holders([Path("/dev/ttyUSB9")], tmp_path) == []
+
+
+def test_a_device_held_by_posterm_is_ok_and_by_another_program_a_warning():
+    app = Holder(100, "/opt/posterm/venv/bin/python /opt/posterm/venv/bin/posterm ui",
+                 "/dev/ttyUSB0")
+    mine = classify_held("pinpad", "serial:/dev/ttyUSB0", [app])
+    assert mine.status == OK and "in use by PID 100" in mine.detail and mine.fix == ""
+    modem = classify_held("pinpad", "serial:/dev/ttyACM0",
+                          [Holder(200, "/usr/sbin/ModemManager", "/dev/ttyACM0")])
+    assert modem.status == WARNING and "ModemManager" in modem.fix and "PID 200" in modem.fix
 
 
 # -- the journal ---------------------------------------------------------------------------------
