@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conftest import (HostSim, Run, assert_one_clean_error_line, posterm, provision,
-                       read_host_ledger)
+from conftest import HostSim, Run, assert_one_clean_error_line, posterm, provision, read_host_ledger
 
 CARD = "unionpay-debit-chip"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PY, REPO, catalogue  # noqa: F401 - catalogue is a fixture
+from conftest import PY, REPO
 
 from app import config as config_mod
 
