@@ -22,6 +22,17 @@ NEXT_STEP: dict[int, tuple[str, str]] = {
 }
 
 
+#: DiskFull's reason -> the line in Chinese (the English one is the error's own)
+_DISK = {"full": "磁盘已满，未写入任何数据：请清理磁盘空间",
+         "read-only": "磁盘只读，未写入任何数据：请检查磁盘",
+         "I/O error": "磁盘写入失败，未写入任何数据：请检查磁盘"}
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    from storage.errors import DiskFull
+    return isinstance(exc, DiskFull)
+
+
 def one_line(exc: BaseException, language: str) -> str:
     """The error as one line: what happened and (where it helps) what to do next."""
     code = exit_code_for(exc)
@@ -31,6 +42,9 @@ def one_line(exc: BaseException, language: str) -> str:
                 if language == "zh" else
                 f"internal error {type(exc).__name__} (details in posterm.log)")
     text = " ".join(str(exc).split()) or type(exc).__name__
+    disk = _DISK.get(getattr(exc, "reason", "")) if _is_disk_full(exc) else None
+    if disk is not None and language == "zh":
+        return f"{disk}（posterm doctor）"
     zh, en = NEXT_STEP.get(code, ("", ""))
     hint = zh if language == "zh" else en
     if hint and hint not in text:
