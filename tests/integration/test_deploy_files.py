@@ -187,6 +187,8 @@ def test_the_rules_cover_the_printers_pcsc_vendors_and_serial_adapters():
     assert {("04b8", "0202"), ("0416", "5011")} <= usb & lp              # python-escpos's ids
     assert {("072f", None), ("04e6", None), ("08e6", None)} <= usb     # ACS, Identiv, Gemalto
     assert {("1a86", "7523"), ("0403", "6001"), ("067b", "2303"), ("10c4", "ea60")} <= tty
+    # ModemManager leaves the serial adapters alone
+    assert all(r.get("ID_MM_DEVICE_IGNORE") == "1" for r in rules if r.get("SUBSYSTEM") == "tty")
 
 
 def udevadm_findings(rules_file: Path, tmp_path: Path) -> list[str]:
