@@ -91,6 +91,8 @@ class ManageScreen(PostermScreen):
         Binding("escape", "back", "返回 Back"),
     ]
 
+    checking = False           # the supervisor's password is being checked
+
     DEFAULT_CSS = """
     ManageScreen OptionList { width: 44; height: auto; margin: 1 0 0 4; }
     ManageScreen #hint { height: auto; color: $text-muted; padding: 1 1 0 4; }
@@ -136,20 +138,28 @@ class ManageScreen(PostermScreen):
             if password is None:
                 self.notice(self.both("cancelled"))
                 return
-            if not self.posterm.run_flow(manage_job(password),
-                                         lambda pw: self.open_part("m_operators", pw),
-                                         self._refused):
+            if self.posterm.run_flow(manage_job(password), self._approved, self._refused):
+                self.checking = True
+            else:
                 self.notice(self.say("busy"))
 
         self.app.push_screen(SupervisorPrompt(self.language, "m_operators",
                                               change_first=change_first), given)
 
+    def _approved(self, password: str) -> None:
+        self.checking = False
+        self.open_part("m_operators", password)
+
     def _refused(self, line: str, exc: Exception) -> None:
         from app.operators import PasswordChangeRequired
+        self.checking = False
         if isinstance(exc, PasswordChangeRequired):
             self.ask_supervisor(change_first=line)
             return
         self.notice(line, "error")
 
     def action_back(self) -> None:
+        if self.checking:
+            self.notice(self.say("busy"))
+            return
         self.app.pop_screen()
