@@ -196,31 +196,35 @@ else
     fi
 fi
 
-# 6. The systemd unit, with this install's paths ----------------------------------------------
-unit=$R/etc/systemd/system/posterm.service
-rendered=$(sed -e "s#/opt/posterm/venv#$PREFIX/venv#g" -e "s#/var/lib/posterm#$DATA#g" \
-    "$HERE/posterm.service")
-if [ "$DATA" != /var/lib/posterm ]; then
-    # StateDirectory= only names directories under /var/lib: a data directory elsewhere is
-    # made by step 3 and opened for writing with ReadWritePaths=.
-    rendered=$(printf '%s\n' "$rendered" | sed -e "s#^StateDirectory=.*#ReadWritePaths=$DATA#" \
-        -e '/^StateDirectoryMode=/d')
-fi
-if [ -f "$unit" ] && [ "$(cat "$unit")" = "$rendered" ]; then
-    already "systemd unit /etc/systemd/system/posterm.service"
-else
-    change "install the systemd unit /etc/systemd/system/posterm.service" \
-        sh -c 'install -d "$(dirname "$1")" && printf "%s\n" "$2" > "$1.tmp" && chmod 0644 "$1.tmp" && mv "$1.tmp" "$1"' \
-        sh "$unit" "$rendered"
-    if systemd_running; then
-        change "systemctl daemon-reload" systemctl daemon-reload
+# 6. The systemd units, with this install's paths: the cashier app, the daily backup --------
+reload=0
+for name in posterm.service posterm-backup.service posterm-backup.timer; do
+    unit=$R/etc/systemd/system/$name
+    rendered=$(sed -e "s#/opt/posterm/venv#$PREFIX/venv#g" -e "s#/var/lib/posterm#$DATA#g" \
+        "$HERE/$name")
+    if [ "$DATA" != /var/lib/posterm ]; then
+        # StateDirectory= only names directories under /var/lib: a data directory elsewhere
+        # is made by step 3 and opened for writing with ReadWritePaths=.
+        rendered=$(printf '%s\n' "$rendered" | sed -e "s#^StateDirectory=.*#ReadWritePaths=$DATA#" \
+            -e '/^StateDirectoryMode=/d')
     fi
+    if [ -f "$unit" ] && [ "$(cat "$unit")" = "$rendered" ]; then
+        already "systemd unit /etc/systemd/system/$name"
+    else
+        change "install the systemd unit /etc/systemd/system/$name" \
+            sh -c 'install -d "$(dirname "$1")" && printf "%s\n" "$2" > "$1.tmp" && chmod 0644 "$1.tmp" && mv "$1.tmp" "$1"' \
+            sh "$unit" "$rendered"
+        reload=1
+    fi
+done
+if [ "$reload" -eq 1 ] && systemd_running; then
+    change "systemctl daemon-reload" systemctl daemon-reload
 fi
 
-# 7. Enable pcscd and the unit; tty1 belongs to the cashier app ------------------------------
+# 7. Enable pcscd, the unit and the daily backup's timer; tty1 belongs to the cashier app ------------------------------
 unit_known() { [ -e "$R/lib/systemd/system/$1" ] || [ -e "$R/usr/lib/systemd/system/$1" ] \
                || [ -e "$R/etc/systemd/system/$1" ]; }
-for u in pcscd.socket posterm.service; do
+for u in pcscd.socket posterm.service posterm-backup.timer; do
     if [ "$("${SYSTEMCTL[@]}" is-enabled "$u" 2>/dev/null || true)" = enabled ]; then
         already "$u enabled"
     elif unit_known "$u" || [ "$DRY_RUN" -eq 1 ]; then

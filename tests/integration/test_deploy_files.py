@@ -378,6 +378,9 @@ def test_install_into_a_root_then_again_changes_nothing_and_says_so(tmp_path, wh
     assert unit.read_text() == UNIT.read_text()
     wants = root / "etc/systemd/system/multi-user.target.wants/posterm.service"
     assert wants.is_symlink()
+    for name in ("posterm-backup.service", "posterm-backup.timer"):      # the daily backup
+        assert (root / "etc/systemd/system" / name).read_text() == (DEPLOY / name).read_text()
+    assert (root / "etc/systemd/system/timers.target.wants/posterm-backup.timer").is_symlink()
     if (root / "lib/systemd/system/pcscd.socket").exists():
         assert (root / "etc/systemd/system/sockets.target.wants/pcscd.socket").is_symlink()
     assert not (root / "etc/systemd/system/getty.target.wants/getty@tty1.service").exists()
