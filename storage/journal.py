@@ -253,6 +253,14 @@ class Journal:
         protector = CardDataProtector(root_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            # A new journal is private from its first byte (its -wal and -shm files take the
+            # file's mode), whatever the umask of the person who ran ``posterm init``.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise StorageError(f"cannot create journal {path}: {e.strerror}") from None
+        try:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                    check_same_thread=False)
         except sqlite3.Error as e:

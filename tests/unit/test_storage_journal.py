@@ -382,3 +382,20 @@ os._exit(0)  # no close, no checkpoint: as if the power went
         assert j.verify_audit() == []
     finally:
         j.close()
+
+
+def test_a_new_journal_and_its_wal_are_private_whatever_the_umask(tmp_path):
+    import os
+    import stat
+
+    from storage.journal import Journal
+    old = os.umask(0o022)
+    try:
+        journal = Journal.open(tmp_path / "posterm.db", b"\x01" * 32)
+        journal.set_meta("x", "1")
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        journal.close()
+    finally:
+        os.umask(old)
+    assert modes["posterm.db"] == 0o600
+    assert all(mode == 0o600 for name, mode in modes.items() if name.startswith("posterm.db")), modes
