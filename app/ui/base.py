@@ -24,6 +24,11 @@ class Notice(Static):
     Notice.ok { color: $success; text-style: bold; }
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        # plain text: an error naming "[terminal]" or a cashier "[A组]" shows as written
+        kwargs.setdefault("markup", False)
+        super().__init__(*args, **kwargs)
+
     def say_line(self, text: str, kind: str = "") -> None:
         self.set_classes(kind)
         self.update(text)

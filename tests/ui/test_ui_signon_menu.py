@@ -145,3 +145,20 @@ async def test_ctrl_q_quits_and_closes_the_terminal(till: Till):
         await pilot.pause(0.2)
     assert app.return_code == 0
     assert app_of(pilot).term is None
+
+
+async def test_a_notice_shows_brackets_as_written_not_as_markup():
+    from textual.app import App
+
+    from app.ui.base import Notice
+
+    class One(App):
+        def compose(self):
+            yield Notice(id="notice")
+
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one("#notice", Notice).say_line("[terminal] terminal_id: [b]12[/b] 张三[A组]",
+                                                  "error")
+        await pilot.pause()
+        assert text_of(pilot, "#notice") == "[terminal] terminal_id: [b]12[/b] 张三[A组]"
