@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage import audit as audit_log
 from storage.errors import StorageError
+from storage.keyfile import fsync_dir
 from storage.migrations import LATEST_VERSION
 from storage.pan import CardDataProtector
 from storage.timestamps import Clock, stamp, utc_now
@@ -208,19 +209,6 @@ def _create_private(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _remove_db(path: Path) -> None:
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         p.unlink(missing_ok=True)
@@ -378,7 +366,7 @@ def create(source: sqlite3.Connection, directory: Path, root_key: bytes, *, kind
             if fd >= 0:
                 os.close(fd)
             tmp.unlink(missing_ok=True)
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except OSError as e:
         raise BackupError(f"cannot write a backup in {directory}: {e.strerror}",
                           f"无法在 {directory} 写入备份：{e.strerror}") from None
@@ -565,7 +553,7 @@ def rotate(directory: Path, *, terminal_id: str, kind: str, keep: int) -> list[P
             removed.append(f.path)
             logger.info("backup %s rotated out", f.path.name)
     if removed:
-        _fsync_dir(Path(directory))
+        fsync_dir(Path(directory))
     return removed
 
 
@@ -761,6 +749,6 @@ def _place(plain: Path, journal_path: Path, detail: dict[str, Any], actor: str, 
     with open(staged, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(staged, journal_path)
-    _fsync_dir(journal_path.parent)
+    fsync_dir(journal_path.parent)
     return moved_aside, ("damaged" if moved_aside is not None else "none")
 

@@ -51,7 +51,7 @@ def create_key_file(path: Path, *, force: bool = False) -> None:
     os.close(fd)
     if target != path:
         os.replace(target, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     logger.info("created root key file %s", path)
 
 
@@ -83,7 +83,9 @@ def load_key_file(path: Path) -> bytes:
         raise KeyFileError(f"key file {path} is not a key file: expected 64 hex characters") from None
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new file in ``directory`` durable (best effort: not every file
+    system lets a directory be synced)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
