@@ -11,9 +11,10 @@ files is a forked process, and forking a process that runs Textual's threads is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,6 +25,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
 
 from app.ui.base import Notice, PostermScreen
+from app.ui.reports import shown_only
 from app.ui.supervisor import SupervisorPrompt
 from app.ui.words import both, say
 
@@ -220,8 +222,8 @@ class DifferenceScreen(ModalScreen[bool]):
                 self.notice(both("cancelled", self.language), "")
                 return
             started = self.app.run_flow(  # type: ignore[attr-defined]
-                resolve_job(self.item.id, note, password), self._resolved,
-                lambda line, exc: self._refused(note, line, exc))
+                resolve_job(self.item.id, note, password), shown_only(self, self._resolved),
+                shown_only(self, lambda line, exc: self._refused(note, line, exc)))
             self.notice(both("rec_resolving" if started else "busy", self.language), "")
 
         self.app.push_screen(SupervisorPrompt(self.language, "rec_resolve",
@@ -327,8 +329,14 @@ class ReconcileScreen(PostermScreen):
     def failed(self, line: str, _exc: Exception | None = None) -> None:
         self.notice(line, "error")
 
-    def start(self, job, done, words: str) -> None:
-        if self.posterm.run_flow(job, done, self.failed):
+    def while_shown(self, done: Callable[[Any], None]) -> tuple[Callable[..., None], ...]:
+        """(done, failed) for run_flow that do nothing once the cashier has left the screen
+        (Esc while the flow ran)."""
+        return shown_only(self, done), shown_only(self, self.failed)
+
+    def start(self, job: Callable[[Terminal], Any], done: Callable[[Any], None],
+              words: str) -> None:
+        if self.posterm.run_flow(job, *self.while_shown(done)):
             self.notice(self.both(words))
         else:
             self.notice(self.say("busy"))

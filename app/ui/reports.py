@@ -6,13 +6,15 @@ previewed before it is printed, as ``posterm report last-settlement``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static
 
 from app.ui.base import Notice, PostermScreen
@@ -36,6 +38,15 @@ class SettlementCopy:
     text: str
     printed: bool
     problem: str | None
+
+
+def shown_only(screen: Screen, callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback`` for a flow's end, called only while ``screen`` is still on the stack (the
+    cashier may have left it with Esc while the flow ran)."""
+    def call(*args: Any) -> None:
+        if screen in screen.app.screen_stack:
+            callback(*args)
+    return call
 
 
 def day_job(day: date | None):
@@ -131,11 +142,16 @@ class ReportsScreen(PostermScreen):
     def failed(self, line: str, _exc: Exception | None = None) -> None:
         self.notice(line, "error")
 
+    def while_shown(self, done: Callable[[Any], None]) -> tuple[Callable[..., None], ...]:
+        """(done, failed) for run_flow that do nothing once the cashier has left the screen
+        (Esc while the flow ran)."""
+        return shown_only(self, done), shown_only(self, self.failed)
+
     # -- the day's takings ------------------------------------------------------------------
 
     def load(self, day: date | None, *, retry: bool = True) -> None:
         """Read the day's takings of ``day`` (None: today on the terminal's clock)."""
-        if self.posterm.run_flow(day_job(day), self.show_report, self.failed):
+        if self.posterm.run_flow(day_job(day), *self.while_shown(self.show_report)):
             self.notice(self.both("rpt_reading"))
         elif retry and self.report is None:
             self.set_timer(0.2, lambda: self.load(day))      # the terminal still opening
@@ -180,8 +196,8 @@ class ReportsScreen(PostermScreen):
         elif self.report is not None:
             self._run(print_job(self.report), self._day_printed)
 
-    def _run(self, job, done) -> None:
-        if self.posterm.run_flow(job, done, self.failed):
+    def _run(self, job: Callable[[Terminal], Any], done: Callable[[Any], None]) -> None:
+        if self.posterm.run_flow(job, *self.while_shown(done)):
             self.notice(self.both("printing"))
         else:
             self.notice(self.say("busy"))
@@ -202,8 +218,8 @@ class ReportsScreen(PostermScreen):
             self.query_one("#date", Input).focus()
             self.notice("")
             return
-        if self.posterm.run_flow(last_settlement_job(False), self.show_settlement,
-                                 self.failed):
+        if self.posterm.run_flow(last_settlement_job(False),
+                                 *self.while_shown(self.show_settlement)):
             self.notice(self.both("rpt_reading"))
         else:
             self.notice(self.say("busy"))
