@@ -108,6 +108,15 @@ def short_type(key: str, language: str, *, both_languages: bool = False) -> str:
     return both(word, language) if both_languages else say(word, language)
 
 
+class TxnTable(DataTable):
+    """The list: Home and End go to the first and the last row (End reads the next page)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "Top", show=False),
+        Binding("end", "scroll_bottom", "Bottom", show=False),
+    ]
+
+
 class QueryScreen(PostermScreen):
     TITLE_KEY = "query"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -173,7 +182,7 @@ class QueryScreen(PostermScreen):
             yield Select([(_pair(*STATUS_LABELS[s], lang), s) for s in STATUSES],
                          id="q-status", compact=True, prompt=self.both("q_all"))
         yield Static(self.both("q_hint"), id="hint")
-        table: DataTable = DataTable(id="txns", cursor_type="row", zebra_stripes=True)
+        table = TxnTable(id="txns", cursor_type="row", zebra_stripes=True)
         for key, word, width in COLUMNS:
             table.add_column(self.say(word), key=key, width=width)
         yield table
@@ -371,27 +380,32 @@ def reprint_job(record: TransactionRecord):
 
 
 def detail_lines(view: DetailView, language: str) -> str:
+    from app.receipt import ENTRY_NAMES, ORG_NAMES
     from app.txnlist import status_label, status_of, type_label
     i = view.item
     r = view.record
+    entry = i["entry_mode"] or ""
+    slip = {"printed": ("已打印", "printed"), "unprinted": ("未打印", "not printed")}.get(
+        i["receipt"] or "", ("-", "-"))
     rows = [("stan", f"{i['stan']}   {both('q_batch', language)} {i['batch']}"),
             ("q_time", i["time_local"][:19].replace("T", " ")),
             ("q_type", _pair(type_label(i["type"], "zh"), type_label(i["type"], "en"),
                              language)),
             ("q_status", status_label(status_of(i), language)),
             ("amount", f"¥{_yuan(i['amount'])}"),
-            ("q_card", f"{i['pan_masked'] or '-'} {i['card_org'] or ''}".rstrip()),
-            ("q_entry", i["entry_mode"] or "-"),
+            ("q_card", f"{i['pan_masked'] or '-'}  "
+                       f"{ORG_NAMES.get(i['card_org'] or '', i['card_org'] or '')}".rstrip()),
+            ("q_entry", ENTRY_NAMES.get(entry[:2], entry or "-")),
             ("q_rrn", i["rrn"] or "-"),
             ("q_auth", i["auth_code"] or "-"),
             ("q_rc", i["response_code"] or "-"),
             ("q_operator", r.operator or "-"),
-            ("q_slip", i["receipt"] or "-")]
+            ("q_slip", _pair(*slip, language))]
     if view.original_stan:
         rows.append(("q_original", view.original_stan))
     if view.voided_by_stan:
         rows.append(("q_voided_by", view.voided_by_stan))
-    if i["reversal"]:
+    if i["reversal"] and i["reversal"] != "cancelled":    # one still armed, sent or failed
         rows.append(("q_reversal", i["reversal"]))
     return "\n".join(f"{say(word, language)}: {value}" for word, value in rows)
 

@@ -37,15 +37,16 @@ class ReprintView:
     slip: str
 
 
-def recent(term: Terminal) -> list[tuple[int, str]]:
+def recent(term: Terminal, language: str) -> list[tuple[int, str]]:
     """(STAN, one line) of the newest approved transactions (voided or not), newest first:
     the ones ``posterm reprint`` reprints."""
     from app.amount import format_yuan
+    from app.ui.query import short_type
     from storage.query import TxnFilter, search
     found = search(term.journal, TxnFilter(statuses=("approved", "voided"), limit=RECENT))
-    return [(r.stan, f"{r.stan:06d} {r.created_local[11:16]} ¥{format_yuan(r.amount):>9} "
-                     f"**{r.pan_masked[-4:]}" + ("" if r.txn_type == "sale"
-                                                 else f" {r.txn_type}"))
+    return [(r.stan, (f"{r.stan:06d} {r.created_local[11:16]} "
+                      f"{'¥' + format_yuan(r.amount, grouped=True):>11} "
+                      f"**{r.pan_masked[-4:]} {short_type(r.txn_type, language)}"))
             for r in found]
 
 
@@ -95,7 +96,9 @@ class ReprintScreen(TxnScreen):
         self.load_recent()
 
     def load_recent(self) -> None:
-        if not self.posterm.run_flow(recent, self._listed, self.show_failure):
+        language = self.language
+        if not self.posterm.run_flow(lambda term: recent(term, language), self._listed,
+                                     self.show_failure):
             self.set_timer(0.2, self.load_recent)
 
     def _listed(self, items: list[tuple[int, str]]) -> None:
@@ -144,7 +147,7 @@ class ReprintScreen(TxnScreen):
         self.step("")
         self.reprinted = view
         head = self.query_one("#head", Static)
-        head.update(f"{self.both('reprint_of')} {view.stan:06d}  ({self.both('duplicate')})")
+        head.update(f"{self.both('duplicate')} {view.stan:06d}")
         head.set_classes("approved" if view.printed else "declined")
         self.query_one("#details", Static).update(
             f"{self.say('amount')} ¥{format_yuan(view.amount, grouped=True)}   "
@@ -162,6 +165,7 @@ class ReprintScreen(TxnScreen):
 
     def _failed(self, line: str, exc: Exception) -> None:
         self.show_failure(line, exc)
+        self.query_one("#stan", Input).value = ""
         self.query_one("#stan", Input).focus()
 
     def action_reprint(self) -> None:

@@ -168,7 +168,6 @@ WORDS: dict[str, tuple[str, str]] = {
     "rp_bad_stan": ("凭证号为 1 到 999999", "A STAN is 1 to 999999"),
     "rp_retry": ("装纸后按 F4 再打", "load paper, then F4 to try again"),
     "duplicate": ("重打印", "DUPLICATE"),
-    "reprint_of": ("重打印", "Reprint of"),
     # -- reports, reconcile --
     "rpt_day_takings": ("当日营业额", "Day's takings"),
     "rpt_date": ("日期", "Date"),
