@@ -318,7 +318,14 @@ async def test_the_days_own_statement_matches_every_line(settled: SettledDay,
         await open_screen(pilot, "0", "ReconcileScreen")
         screen = app.screen
         assert "posterm-host-csv" in text_of(pilot, "#start")    # the bundled profiles
-        await reconcile_file(pilot, settled.statement, profile="posterm-host-csv")
+        await type_into(pilot, "#statement", str(settled.statement))
+        await type_into(pilot, "#profile", "posterm-host-c")
+        await pilot.press("right")                              # the suggestion taken
+        assert screen.query_one("#profile").value == "posterm-host-csv"
+        today = date.today().isoformat()
+        await type_into(pilot, "#from", today)
+        await pilot.press("enter")                              # Enter in any field runs
+        await idle(pilot)
         assert screen.view is not None and screen.view_name == "result"
         counts = counts_shown(pilot)
         assert "相符" in counts and "      3" in counts, counts
@@ -327,6 +334,18 @@ async def test_the_days_own_statement_matches_every_line(settled: SettledDay,
         assert screen.query_one("#items").row_count == 0
     out = recon_json(day_till, "show")
     assert out["counts"]["matched"] == 3 and out["profile"] == "posterm-host-csv"
+    assert out["period"] == [today, today]                     # --from alone: that day
+
+
+async def test_a_profile_given_as_a_toml_file(settled: SettledDay, day_till: Till):
+    from app.recon import profile
+    toml = Path(profile.__file__).parent / "profiles" / "posterm-host-csv.toml"
+    app = PostermApp(day_till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "0", "ReconcileScreen")
+        await reconcile_file(pilot, settled.edited, profile=str(toml))
+        assert app.screen.view.run.profile == "posterm-host-csv"
+        assert app.screen.query_one("#items").row_count == 3
 
 
 async def test_differences_are_listed_shown_and_resolved_behind_the_supervisor(
@@ -571,3 +590,20 @@ def test_last_settlement_preview_snapshot(snap_compare, day_till: Till):
         await steady(pilot)
 
     assert snap_compare(PostermApp(day_till.data), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_in_english_the_labels_come_english_first(till_factory):
+    till = till_factory(language="en")
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "9", "ReportsScreen")
+        await until(pilot, lambda: app.screen.report is not None, "the day's report")
+        assert text_of(pilot, "#title") == "Reports 报表 · Day's takings 当日营业额"
+        assert "No takings 无交易" in charts_text(pilot)
+        assert text_of(pilot, "#date-keys") == "F7 day before  F8 day after  Enter"
+        await pilot.press("escape", "0")
+        await until(pilot, lambda: screen_name(pilot) == "ReconcileScreen", "reconcile")
+        assert text_of(pilot, "#start").startswith("Type the statement file's path, Enter")
+        await pilot.press("f5")
+        await idle(pilot)
+        assert notice(pilot) == "No reconciliation runs yet 尚未对过账"
