@@ -167,7 +167,7 @@ class ReportsScreen(PostermScreen):
         self.query_one(DayCharts).report = report
         field = self.query_one("#date", Input)
         field.value = report.day.isoformat()
-        field.cursor_position = len(field.value)
+        field.select_all()                  # a date typed now replaces the one shown
         self.notice("")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
