@@ -262,7 +262,7 @@ class ReconcileScreen(PostermScreen):
     ReconcileScreen #result { padding: 0 1; }
     ReconcileScreen #run-head { height: 1; text-style: bold; }
     ReconcileScreen #counts { height: auto; }
-    ReconcileScreen #check { height: 1; }
+    ReconcileScreen #check { height: auto; }
     ReconcileScreen #check.mismatch { color: $error; text-style: bold; }
     ReconcileScreen #items { height: 1fr; }
     ReconcileScreen #runs { height: 1fr; }

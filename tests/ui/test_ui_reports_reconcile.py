@@ -608,3 +608,19 @@ async def test_in_english_the_labels_come_english_first(till_factory):
         await pilot.press("f5")
         await idle(pilot)
         assert notice(pilot) == "No reconciliation runs yet 尚未对过账"
+
+
+async def test_a_statement_whose_totals_disagree_with_its_lines_is_marked(
+        settled: SettledDay, day_till: Till, tmp_path: Path):
+    text = settled.statement.read_bytes().decode("utf-8-sig")
+    stale = tmp_path / "stale.csv"
+    head, _, _ = text.rpartition("total,")
+    stale.write_bytes(b"\xef\xbb\xbf" + (head + "total,4,999.99,0.00,999.99\r\n").encode())
+    app = PostermApp(day_till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(pilot, "0", "ReconcileScreen")
+        await reconcile_file(pilot, stale)
+        check = text_of(pilot, "#check")
+        assert check.startswith("合计核对: 对账单合计与明细不符"), check
+        assert app.screen.query_one("#check").has_class("mismatch")
+    assert recon_json(day_till, "show")["summary_check"] == "mismatch"
