@@ -8,6 +8,7 @@ the files are app.txnlist and storage.query, as for the CLI."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,7 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Select, Static
 
 from app.ui.base import Notice, PostermScreen
@@ -52,6 +53,15 @@ class Page:
     records: list[TransactionRecord]
     items: list[dict]
     total: int | None
+
+
+def while_shown(screen: Screen, callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback`` for a flow's end, called only while ``screen`` is still on the stack (the
+    cashier may have left it with Esc while the flow ran; the flow's work stands)."""
+    def call(*args: Any) -> None:
+        if screen in screen.app.screen_stack:
+            callback(*args)
+    return call
 
 
 def page_job(flt: TxnFilter, before_id: int | None, with_total: bool):
@@ -241,7 +251,8 @@ class QueryScreen(PostermScreen):
             self.set_timer(0.2, self.action_search)
 
     def _read(self, job, done) -> bool:
-        started = self.posterm.run_flow(job, done, self._failed)
+        started = self.posterm.run_flow(job, while_shown(self, done),
+                                        while_shown(self, self._failed))
         if started:
             self.loading = True
         elif self.flt is not None:
@@ -305,7 +316,8 @@ class QueryScreen(PostermScreen):
             return
         record = self.records[key]
         if not self.posterm.run_flow(detail_job(record, self.items[key]),
-                                     self._show_detail, self._failed):
+                                     while_shown(self, self._show_detail),
+                                     while_shown(self, self._failed)):
             self.notice(self.say("busy"))
 
     def _show_detail(self, view: DetailView) -> None:
@@ -325,7 +337,8 @@ class QueryScreen(PostermScreen):
             from app.txnlist import txns_title
             title = txns_title(self.language, self._text("from"), self._text("to"))
             if not self.posterm.run_flow(export_job(flt, Path(path).expanduser(), title),
-                                         self._exported, self._failed):
+                                         while_shown(self, self._exported),
+                                         while_shown(self, self._failed)):
                 self.notice(self.say("busy"))
 
         self.app.push_screen(ExportPrompt(self.language), given)
@@ -456,7 +469,8 @@ class DetailScreen(ModalScreen[None]):
             return
         app = self.app
         if not app.run_flow(reprint_job(self.view.record),  # type: ignore[attr-defined]
-                            self._reprinted, lambda line, exc: self._say(line, "error")):
+                            while_shown(self, self._reprinted),
+                            while_shown(self, lambda line, exc: self._say(line, "error"))):
             self._say(both("busy", self.language))
             return
         self._say(both("printing", self.language))

@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from app.ui.query import while_shown
 from app.ui.sale import TxnScreen
 
 if TYPE_CHECKING:
@@ -97,8 +98,9 @@ class ReprintScreen(TxnScreen):
 
     def load_recent(self) -> None:
         language = self.language
-        if not self.posterm.run_flow(lambda term: recent(term, language), self._listed,
-                                     self.show_failure):
+        if not self.posterm.run_flow(lambda term: recent(term, language),
+                                     while_shown(self, self._listed),
+                                     while_shown(self, self.show_failure)):
             self.set_timer(0.2, self.load_recent)
 
     def _listed(self, items: list[tuple[int, str]]) -> None:
@@ -135,7 +137,8 @@ class ReprintScreen(TxnScreen):
             return
         self.clear_result()
         self.failed_stan = None
-        if not self.posterm.run_flow(reprint_job(stan), self._done, self._failed):
+        if not self.posterm.run_flow(reprint_job(stan), while_shown(self, self._done),
+                                     while_shown(self, self._failed)):
             self.notice(self.say("busy"))
             return
         self.state = "busy"

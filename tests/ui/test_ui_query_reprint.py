@@ -225,13 +225,14 @@ async def test_a_maximum_below_the_minimum_and_a_to_before_the_from(till: Till):
 
 def fill_journal(till: Till, n: int) -> None:
     """``n`` approved sales written straight into the till's journal (as bench/recon_data
-    does for a big journal): STANs 1..n, one every 10 seconds of 2026-10-01."""
+    does for a big journal): STANs 1..n, one every 10 seconds from 2026-10-01 08:00."""
+    from datetime import datetime, timedelta
+    start = datetime(2026, 10, 1, 8, 0)
     conn = sqlite3.connect(till.data / "posterm.db")
     try:
         rows = []
         for i in range(1, n + 1):
-            s = 8 * 3600 + i * 10
-            t = f"2026-10-01T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+            t = (start + timedelta(seconds=10 * i)).isoformat()
             rows.append(("sale", "APPROVED", 100 + i, "156", i, 1, "12345678",
                          "898110048990001", "01", f"622609******{i % 10000:04d}", "bench",
                          b"bench placeholder", "CUP", "051", None, 0, 0, "00",
@@ -380,6 +381,43 @@ async def test_f9_exports_the_filter_to_the_same_files_as_txns_o(day: Day, tmp_p
     assert (exports / "day.json").read_text("utf-8") == (tmp_path / "cli.json").read_text(
         "utf-8")
     assert not (exports / "day.doc").exists()
+
+
+async def test_esc_while_an_export_runs_leaves_at_once_and_the_file_is_still_written(
+        till: Till, tmp_path: Path):
+    fill_journal(till, 20000)
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_query(pilot)
+        await pilot.press("f9")
+        await until(pilot, lambda: screen_name(pilot) == "ExportPrompt", "the export prompt")
+        await pilot.press(*str(tmp_path / "big.xlsx"), "enter")
+        await until(pilot, lambda: app.busy, "the export under way")
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "MenuScreen", "the menu")
+        assert app.busy and not (tmp_path / "big.xlsx").exists()     # still writing
+        await idle(pilot)
+        await pilot.pause(0.3)
+        assert screen_name(pilot) == "MenuScreen"
+        assert not list(app._notifications)               # nothing said over the menu
+    assert len(read_xlsx(tmp_path / "big.xlsx")) == 1 + 20000 + 4
+    assert "internal error" not in (till.data / "posterm.log").read_text("utf-8")
+
+
+async def test_in_english_the_query_speaks_english_first(till_factory):
+    till = till_factory(language="en")
+    app = PostermApp(till.data)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_query(pilot)
+        assert text_of(pilot, "#title") == "Query 交易查询"
+        table = app.screen.query_one("#txns")
+        assert [str(c.label) for c in table.columns.values()] == [
+            "STAN", "Time", "Type", "Amount", "Card", "Status", "RRN"]
+        assert text_of(pilot, "#counts").startswith("found 0 · listed 0")
+        assert text_of(pilot, "#notice") == "No transaction matches 没有符合条件的交易"
+        await type_in(pilot, "last4", "12")
+        await pilot.press("enter")
+        assert text_of(pilot, "#notice") == "Card last 4 卡号后4位: '12' is not four digits"
 
 
 # -- reprint ------------------------------------------------------------------------------------
