@@ -77,13 +77,15 @@ def page_job(flt: TxnFilter, before_id: int | None, with_total: bool):
 def export_job(flt: TxnFilter, path: Path, title: str):
     """Every row the filter passes (no limit, as ``posterm txns -o`` writes) to ``path``."""
     def job(term: Terminal) -> tuple[int, Path]:
+        from app.export import ExportError
         from app.txnlist import rows, write_txns
         from storage.query import search
+        path_ = path if path.is_absolute() else term.data_dir / "exports" / path
         if not path.is_absolute():
-            path_ = term.data_dir / "exports" / path
-            path_.parent.mkdir(parents=True, exist_ok=True)
-        else:
-            path_ = path
+            try:
+                path_.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ExportError(f"cannot write {path_}: {exc.strerror or exc}") from None
         items = rows(search(term.journal, replace(flt, limit=None)))
         return write_txns(path_, items, term.language, title=title), path_
     return job

@@ -361,6 +361,9 @@ async def test_f9_exports_the_filter_to_the_same_files_as_txns_o(day: Day, tmp_p
         assert "cannot tell the format from '.doc'" in text_of(pilot, "#notice")
         await export(pilot, str(tmp_path / "no" / "such" / "dir.csv"))
         assert text_of(pilot, "#notice").startswith(f"cannot write {tmp_path / 'no'}")
+        await export(pilot, "day.txt/under-a-file.csv")          # exports/day.txt is a file
+        assert text_of(pilot, "#notice").startswith(
+            f"cannot write {till.data / 'exports' / 'day.txt' / 'under-a-file.csv'}")
         await pilot.press("f9")
         await until(pilot, lambda: screen_name(pilot) == "ExportPrompt", "the export prompt")
         await pilot.press("enter")
