@@ -67,14 +67,7 @@ class MenuScreen(PostermScreen):
             notice.say_line(self.say("busy"))
             return
         module_name, class_name = SCREENS[word]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # a screen still being built (round two of issue 8); removed when all are in
-            if exc.name != module_name:
-                raise
-            notice.say_line(f"{self.both(word)}: {self.say('not_yet')}")
-            return
+        module = importlib.import_module(module_name)
         self.app.push_screen(getattr(module, class_name)())
 
     def action_sign_off(self) -> None:

@@ -80,8 +80,6 @@ WORDS: dict[str, tuple[str, str]] = {
     "error": ("错误", "ERROR"),
     "cancelled": ("已取消", "Cancelled"),
     "busy": ("正在处理，请稍候", "Busy: wait for the host"),
-    "not_yet": ("本版收银界面暂无此功能，请用命令行",
-                "Not in the cashier app yet: use the command line"),
     "new": ("新交易", "New"),
     "back": ("返回", "Back"),
     "quit": ("退出", "Quit"),
