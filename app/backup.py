@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
+from app import version
 from app.config import Config
 from app.errors import InputError, Refused
 from storage import backup as store
@@ -21,15 +22,6 @@ log = logging.getLogger(__name__)
 
 #: Storage refusals the CLI reports with exit 1 (a refusal, not a usage error).
 REFUSALS = (store.BackupDamaged, store.WrongBackupKey, store.OtherTerminal, store.JournalBusy)
-
-
-def posterm_version() -> str:
-    """This build's version, as ``posterm --version`` and the settlement report show it."""
-    from importlib import metadata
-    try:
-        return metadata.version("posterm")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def actor() -> str:
@@ -64,7 +56,7 @@ def create(term) -> tuple[store.BackupFile, list[Path]]:
     with closing(store.connect(config.db_path)) as conn:
         made = store.create(conn, config.backup_dir, root_key, kind="daily",
                             terminal_id=terminal_id, merchant_id=merchant_id,
-                            posterm_version=posterm_version())
+                            posterm_version=version())
         store.audit_created(conn, made, actor=actor())
     removed = store.rotate(config.backup_dir, terminal_id=terminal_id, kind="daily",
                            keep=config["backup"]["keep_daily"])
@@ -102,7 +94,7 @@ def restore(config: Config, path: Path, *, force: bool) -> store.RestoreResult:
     with refusals_as_exit_1():
         return store.restore(path, config.db_path, load_key_file(config.key_path),
                              terminal_id=terminal_id, merchant_id=merchant_id,
-                             directory=config.backup_dir, posterm_version=posterm_version(),
+                             directory=config.backup_dir, posterm_version=version(),
                              force=force, actor=actor())
 
 
@@ -112,8 +104,8 @@ def upgrade_guard(config: Config, root_key: bytes) -> Iterator[None]:
     build's, an "upgrade" backup is written first, once, under a lock held until the
     migration is done, so a second process starting together finds it migrated. A backup
     that cannot be written stops the start: no migration without one."""
-    version = store.schema_version_of(config.db_path)
-    if version is None or version == 0 or version >= LATEST_VERSION:
+    schema = store.schema_version_of(config.db_path)
+    if schema is None or schema == 0 or schema >= LATEST_VERSION:
         yield
         return
     terminal_id, merchant_id = _ids(config)
@@ -122,15 +114,15 @@ def upgrade_guard(config: Config, root_key: bytes) -> Iterator[None]:
             held.enter_context(store.directory_lock(config.backup_dir))
             made = store.backup_before_upgrade(
                 config.db_path, config.backup_dir, root_key, terminal_id=terminal_id,
-                merchant_id=merchant_id, posterm_version=posterm_version(), actor=actor(),
+                merchant_id=merchant_id, posterm_version=version(), actor=actor(),
                 keep=config["backup"]["keep_upgrade"])
         except store.BackupError as exc:
             raise store.BackupError(
-                f"the journal needs an upgrade (schema {version} to {LATEST_VERSION}) "
+                f"the journal needs an upgrade (schema {schema} to {LATEST_VERSION}) "
                 f"and its backup failed: {exc.en}",
-                f"日志数据库需要升级（版本 {version} 到 {LATEST_VERSION}），但升级前的备份"
+                f"日志数据库需要升级（版本 {schema} 到 {LATEST_VERSION}），但升级前的备份"
                 f"失败：{exc.zh}") from None
         if made is not None:
-            log.info("journal at schema %d backed up to %s before its upgrade", version,
+            log.info("journal at schema %d backed up to %s before its upgrade", schema,
                      made.path)
         yield

@@ -83,7 +83,7 @@ def _print_json(obj: Any) -> None:
               envvar="POSTERM_DATA", help="Data directory (default: the user's data directory; "
               "or POSTERM_DATA).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log to stderr.")
-@click.version_option("0.1.0", prog_name="posterm")
+@click.version_option(package_name="posterm", prog_name="posterm")
 @click.pass_context
 def cli(ctx: click.Context, data: Path | None, verbose: bool) -> None:
     """posterm: a card-payment terminal (UnionPay POS dialect) for Linux POS boxes.

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app import version as app_version
 from app.emv import tlv
 from app.settlement_report import (
     SettlementFacts,
@@ -127,7 +127,7 @@ def facts_for(term: Terminal, row: SettlementRow) -> SettlementFacts:
         host_totals=Totals.from_field48(row.host_totals) if row.host_totals else None,
         uploaded=row.uploaded, upload_problems=problems, fees=term.config.fees,
         settled_at=datetime.fromisoformat(row.finished_local or row.updated_local),
-        operator=row.operator, version=version())
+        operator=row.operator, version=app_version())
 
 
 def save_report(term: Terminal, batch: int, report: SettlementReport, width: int) -> list[Path]:
@@ -185,10 +185,3 @@ def printer_width(term: Terminal) -> int:
         return int(printer.info().get("width", DEFAULT_WIDTH)) if printer else DEFAULT_WIDTH
     except DeviceError:
         return DEFAULT_WIDTH
-
-
-def version() -> str:
-    try:
-        return metadata.version("posterm")
-    except metadata.PackageNotFoundError:
-        return "unknown"

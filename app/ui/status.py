@@ -1,5 +1,5 @@
 """The status line at the top of every screen: merchant, terminal, operator, batch, host
-online or offline, pending reversal and advices waiting for the host."""
+online or offline, pending reversal and advices waiting for the host, posterm's version."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING
 from rich.cells import cell_len
 from textual.widgets import Static
 
+from app import version
 from app.ui.words import say
 
 if TYPE_CHECKING:
     from app.terminal import Terminal
+
+#: Cells the merchant's name keeps before the parts are set one space apart.
+MERCHANT_MIN = 12
 
 #: Seconds a connection to the host may take before the status line says offline.
 PROBE_TIMEOUT = 1.0
@@ -62,8 +66,10 @@ def render_status(status: Status, language: str, width: int) -> str:
              f"{say('operator', language)} {status.operator or '--'}",
              f"{say('batch', language)} {batch}", host,
              f"{say('reversal', language)} {status.reversals}",
-             f"{say('advices', language)} {status.advices}"]
+             f"{say('advices', language)} {status.advices}", f"v{version()}"]
     tail = "  " + "  ".join(parts)
+    if width - cell_len(tail) - 1 < MERCHANT_MIN:         # 80 columns in Chinese: closer
+        tail = " " + " ".join(parts)
     room = max(4, width - cell_len(tail) - 1)
     name = status.merchant or "posterm"
     while cell_len(name) > room:

@@ -15,8 +15,9 @@ async def test_a_cashier_signs_on_with_number_and_password_and_the_status_line_s
         assert screen_name(pilot) == "SignOnScreen"
         await sign_on(pilot)
         status = text_of(pilot, "#status")
+        from importlib.metadata import version
         for part in ("posterm", "12345678", "操作员 01", "批次 000001", "主机联机", "冲正 0",
-                     "通知 0"):
+                     "通知 0", f"v{version('posterm')}"):
             assert part in status, status
 
 
