@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -34,6 +35,15 @@ class Notice(Static):
         self.update(text)
 
 
+def while_shown(screen: Screen, callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback`` for a flow's end, called only while ``screen`` is still on the stack (the
+    cashier may have left it with Esc while the flow ran; the flow's work stands)."""
+    def call(*args: Any) -> None:
+        if screen in screen.app.screen_stack:
+            callback(*args)
+    return call
+
+
 class PostermScreen(Screen):
     """A screen with the status line on top and the keys at the bottom."""
 
@@ -57,6 +67,32 @@ class PostermScreen(Screen):
 
     def both(self, key: str) -> str:
         return both(key, self.language)
+
+    def notice(self, text: str, kind: str = "") -> None:
+        """One line in the screen's ``#notice`` (a :class:`Notice`)."""
+        self.query_one("#notice", Notice).say_line(text, kind)
+
+    def failed(self, line: str, _exc: Exception | None = None) -> None:
+        """A flow's error line (run_flow's ``failed``), shown in the notice."""
+        self.notice(line, "error")
+
+    def ends(self, done: Callable[[Any], None]) -> tuple[Callable[..., None], ...]:
+        """(done, failed) for run_flow that do nothing once the cashier has left the screen
+        (Esc while the flow ran)."""
+        return while_shown(self, done), while_shown(self, self.failed)
+
+    def list_stans(self, selector: str, items: list[tuple[int, str]]) -> None:
+        """Fill the OptionList ``selector`` with (STAN, line) choices, the first highlighted
+        (an option's id is its STAN), or one disabled "none"."""
+        from textual.widgets import OptionList
+        from textual.widgets.option_list import Option
+        options = self.query_one(selector, OptionList)
+        options.clear_options()
+        if not items:
+            options.add_option(Option(self.both("none"), disabled=True))
+        options.add_options([Option(text, id=str(stan)) for stan, text in items])
+        if items:
+            options.highlighted = 0
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")

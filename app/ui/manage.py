@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import OptionList, Static
@@ -45,9 +44,6 @@ class ManagePart(PostermScreen):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "返回 Back")]
 
     working = False
-
-    def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(escape(text), kind)
 
     def start(self, job, done, failed=None) -> bool:
         """``job(term)`` off the event loop (app.run_flow); Esc waits for it. False, with
@@ -109,9 +105,6 @@ class ManageScreen(PostermScreen):
 
     def on_screen_resume(self) -> None:
         self.query_one("#manage", OptionList).focus()
-
-    def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(escape(text), kind)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:

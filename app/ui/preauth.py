@@ -163,13 +163,7 @@ class CompletionScreen(TxnScreen):
 
     def _listed(self, items: list[tuple[int, int, str]]) -> None:
         self.amounts = {stan: amount for stan, amount, _ in items}
-        options = self.query_one("#open", OptionList)
-        options.clear_options()
-        if not items:
-            options.add_option(Option(self.both("none"), disabled=True))
-        options.add_options([Option(text, id=str(stan)) for stan, _, text in items])
-        if items:
-            options.highlighted = 0
+        self.list_stans("#open", [(stan, text) for stan, _, text in items])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "open" and event.option.id:

@@ -8,7 +8,6 @@ the files are app.txnlist and storage.query, as for the CLI."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,10 +16,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Select, Static
 
-from app.ui.base import Notice, PostermScreen
+from app.ui.base import Notice, PostermScreen, while_shown
 from app.ui.words import both, say
 
 if TYPE_CHECKING:
@@ -53,15 +52,6 @@ class Page:
     records: list[TransactionRecord]
     items: list[dict]
     total: int | None
-
-
-def while_shown(screen: Screen, callback: Callable[..., None]) -> Callable[..., None]:
-    """``callback`` for a flow's end, called only while ``screen`` is still on the stack (the
-    cashier may have left it with Esc while the flow ran; the flow's work stands)."""
-    def call(*args: Any) -> None:
-        if screen in screen.app.screen_stack:
-            callback(*args)
-    return call
 
 
 def page_job(flt: TxnFilter, before_id: int | None, with_total: bool):
@@ -206,9 +196,6 @@ class QueryScreen(PostermScreen):
         self.action_search()
 
     # -- the filter -----------------------------------------------------------------------------
-
-    def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(text, kind)
 
     def _text(self, name: str) -> str | None:
         value = self.query_one(f"#{name}", Input).value.strip()

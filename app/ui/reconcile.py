@@ -24,8 +24,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
 
-from app.ui.base import Notice, PostermScreen
-from app.ui.reports import shown_only
+from app.ui.base import Notice, PostermScreen, while_shown
 from app.ui.supervisor import SupervisorPrompt
 from app.ui.words import both, say
 
@@ -222,8 +221,8 @@ class DifferenceScreen(ModalScreen[bool]):
                 self.notice(both("cancelled", self.language), "")
                 return
             started = self.app.run_flow(  # type: ignore[attr-defined]
-                resolve_job(self.item.id, note, password), shown_only(self, self._resolved),
-                shown_only(self, lambda line, exc: self._refused(note, line, exc)))
+                resolve_job(self.item.id, note, password), while_shown(self, self._resolved),
+                while_shown(self, lambda line, exc: self._refused(note, line, exc)))
             self.notice(both("rec_resolving" if started else "busy", self.language), "")
 
         self.app.push_screen(SupervisorPrompt(self.language, "rec_resolve",
@@ -323,20 +322,9 @@ class ReconcileScreen(PostermScreen):
     def switch(self, name: str) -> None:
         self.query_one("#views", ContentSwitcher).current = name
 
-    def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(text, kind)
-
-    def failed(self, line: str, _exc: Exception | None = None) -> None:
-        self.notice(line, "error")
-
-    def while_shown(self, done: Callable[[Any], None]) -> tuple[Callable[..., None], ...]:
-        """(done, failed) for run_flow that do nothing once the cashier has left the screen
-        (Esc while the flow ran)."""
-        return shown_only(self, done), shown_only(self, self.failed)
-
     def start(self, job: Callable[[Terminal], Any], done: Callable[[Any], None],
               words: str) -> None:
-        if self.posterm.run_flow(job, *self.while_shown(done)):
+        if self.posterm.run_flow(job, *self.ends(done)):
             self.notice(self.both(words))
         else:
             self.notice(self.say("busy"))

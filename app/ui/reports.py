@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static
 
 from app.ui.base import Notice, PostermScreen
@@ -38,15 +37,6 @@ class SettlementCopy:
     text: str
     printed: bool
     problem: str | None
-
-
-def shown_only(screen: Screen, callback: Callable[..., None]) -> Callable[..., None]:
-    """``callback`` for a flow's end, called only while ``screen`` is still on the stack (the
-    cashier may have left it with Esc while the flow ran)."""
-    def call(*args: Any) -> None:
-        if screen in screen.app.screen_stack:
-            callback(*args)
-    return call
 
 
 def day_job(day: date | None):
@@ -136,22 +126,11 @@ class ReportsScreen(PostermScreen):
     def view_name(self) -> str:
         return self.query_one("#views", ContentSwitcher).current or "day"
 
-    def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(text, kind)
-
-    def failed(self, line: str, _exc: Exception | None = None) -> None:
-        self.notice(line, "error")
-
-    def while_shown(self, done: Callable[[Any], None]) -> tuple[Callable[..., None], ...]:
-        """(done, failed) for run_flow that do nothing once the cashier has left the screen
-        (Esc while the flow ran)."""
-        return shown_only(self, done), shown_only(self, self.failed)
-
     # -- the day's takings ------------------------------------------------------------------
 
     def load(self, day: date | None, *, retry: bool = True) -> None:
         """Read the day's takings of ``day`` (None: today on the terminal's clock)."""
-        if self.posterm.run_flow(day_job(day), *self.while_shown(self.show_report)):
+        if self.posterm.run_flow(day_job(day), *self.ends(self.show_report)):
             self.notice(self.both("rpt_reading"))
         elif retry and self.report is None:
             self.set_timer(0.2, lambda: self.load(day))      # the terminal still opening
@@ -197,7 +176,7 @@ class ReportsScreen(PostermScreen):
             self._run(print_job(self.report), self._day_printed)
 
     def _run(self, job: Callable[[Terminal], Any], done: Callable[[Any], None]) -> None:
-        if self.posterm.run_flow(job, *self.while_shown(done)):
+        if self.posterm.run_flow(job, *self.ends(done)):
             self.notice(self.both("printing"))
         else:
             self.notice(self.say("busy"))
@@ -219,7 +198,7 @@ class ReportsScreen(PostermScreen):
             self.notice("")
             return
         if self.posterm.run_flow(last_settlement_job(False),
-                                 *self.while_shown(self.show_settlement)):
+                                 *self.ends(self.show_settlement)):
             self.notice(self.both("rpt_reading"))
         else:
             self.notice(self.say("busy"))

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
 
-from app.ui.query import while_shown
+from app.ui.base import while_shown
 from app.ui.sale import TxnScreen
 
 if TYPE_CHECKING:
@@ -104,13 +103,7 @@ class ReprintScreen(TxnScreen):
             self.set_timer(0.2, self.load_recent)
 
     def _listed(self, items: list[tuple[int, str]]) -> None:
-        options = self.query_one("#recent", OptionList)
-        options.clear_options()
-        if not items:
-            options.add_option(Option(self.both("none"), disabled=True))
-        options.add_options([Option(text, id=str(stan)) for stan, text in items])
-        if items:
-            options.highlighted = 0
+        self.list_stans("#recent", items)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "recent" and event.option.id:

@@ -109,9 +109,6 @@ class TxnScreen(PostermScreen):
 
     # -- shared pieces ----------------------------------------------------------------------
 
-    def notice(self, text: str, kind: str = "") -> None:
-        self.query_one("#notice", Notice).say_line(text, kind)
-
     def step(self, text: str) -> None:
         self.query_one("#step", Static).update(text)
 

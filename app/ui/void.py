@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
 
 from app.ui.outcome import TxnView, view_of
 from app.ui.sale import TxnScreen
@@ -63,13 +62,7 @@ class VoidScreen(TxnScreen):
             self.set_timer(0.2, self.load_voidable)
 
     def _listed(self, items: list[tuple[int, str]]) -> None:
-        options = self.query_one("#voidable", OptionList)
-        options.clear_options()
-        if not items:
-            options.add_option(Option(self.both("none"), disabled=True))
-        options.add_options([Option(text, id=str(stan)) for stan, text in items])
-        if items:
-            options.highlighted = 0
+        self.list_stans("#voidable", items)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "voidable" and event.option.id:
